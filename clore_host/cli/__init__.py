@@ -1,0 +1,77 @@
+"""The `clore-host` command line: one module per command group, registered here."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+
+# Exit codes, documented in the README's CLI reference.
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INVALID = 2  # config, policy or other input invalid
+EXIT_AUTH = 3  # authentication failed
+EXIT_UNAVAILABLE = 4  # API or GPUs unavailable; nothing changed
+EXIT_LOCKED = 5  # another writer holds the lock
+
+# Each module has `register(subparsers)`; its parsers set `func(args) -> int`.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clore-host",
+        description="Prices and lists a GPU server on CLORE.AI according to a policy.",
+    )
+    parser.add_argument("--version", action="version", version=f"clore-host {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity (default: warning)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        module.register(sub)
+    return parser
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $CLORE_HOST_CONFIG, else /etc/clore-host/config.toml)",
+    )
+
+
+def fail(message: str, code: int) -> int:
+    """Print one clear line to stderr and return the exit code."""
+    print(f"clore-host: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return EXIT_INVALID
+    try:
+        code: int = func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

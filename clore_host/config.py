@@ -1,0 +1,143 @@
+"""The agent's config file (TOML), validated.
+
+Looked up as `--config PATH`, else `$CLORE_HOST_CONFIG`, else /etc/clore-host/config.toml.
+Relative paths inside the file are resolved against the file's own directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from .duration import parse_duration
+from .validation import InputFileError, issues_from_validation, load_toml
+
+DEFAULT_CONFIG_PATH = Path("/etc/clore-host/config.toml")
+DEFAULT_API_URL = "https://api.clore.ai/v1"
+
+
+def _duration(value: Any) -> float:
+    if isinstance(value, (str, int, float)):
+        return parse_duration(value)
+    raise ValueError('expected a duration such as 30, "5m" or "2d"')
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSection(_Section):
+    name: str = Field(min_length=1)
+    currency: str = "bitcoin"
+    expected_gpus: int = Field(default=1, ge=0, le=64)
+
+
+class ApiSection(_Section):
+    base_url: str = DEFAULT_API_URL
+    token_file: Path | None = None
+    timeout: Duration = 10.0
+    retries: int = Field(default=3, ge=0, le=10)
+
+
+class GpuSection(_Section):
+    backend: Literal["nvml", "fake"] = "nvml"
+    scenario: Path | None = None
+    call_timeout: Duration = 5.0
+
+
+class PolicySection(_Section):
+    path: Path = Path("/etc/clore-host/policies/default.toml")
+
+
+class StateSection(_Section):
+    dir: Path = Path("/var/lib/clore-host")
+
+
+class HistorySection(_Section):
+    raw_retention: Duration = 48 * 3600.0
+    rollup_retention: Duration = 90 * 86400.0
+
+
+class AgentSection(_Section):
+    sample_interval: Duration = 10.0
+    reconcile_interval: Duration = 300.0
+    jitter: float = Field(default=0.1, ge=0, le=0.5)  # fraction of the reconcile interval
+
+
+class MetricsSection(_Section):
+    listen: str | None = None  # "127.0.0.1:9876"; off when absent
+
+
+class WebhookSection(_Section):
+    url: str | None = None
+    timeout: Duration = 5.0
+
+
+class Config(_Section):
+    timezone: str = "UTC"
+    server: ServerSection
+    api: ApiSection = ApiSection()
+    gpu: GpuSection = GpuSection()
+    policy: PolicySection = PolicySection()
+    state: StateSection = StateSection()
+    history: HistorySection = HistorySection()
+    agent: AgentSection = AgentSection()
+    metrics: MetricsSection = MetricsSection()
+    webhook: WebhookSection = WebhookSection()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'unknown time zone {value!r}: use an IANA name such as "Europe/Prague" or "UTC"'
+            ) from None
+        return value
+
+
+def config_path(explicit: str | Path | None = None) -> Path:
+    """Where the config is: the explicit path, else $CLORE_HOST_CONFIG, else the default."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("CLORE_HOST_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load and validate the config; raises InputFileError naming every problem."""
+    p = config_path(path)
+    data = load_toml(p, "config")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise InputFileError("config", p, issues_from_validation(exc)) from None
+    return _resolve_paths(config, p.parent)
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def rel(value: Path | None) -> Path | None:
+        if value is None or value.is_absolute():
+            return value
+        return (base / value).resolve()
+
+    # CLORE_API_URL overrides the file, so tests and operators can point a config elsewhere.
+    base_url = os.environ.get("CLORE_API_URL") or config.api.base_url
+    return config.model_copy(
+        update={
+            "api": config.api.model_copy(
+                update={"token_file": rel(config.api.token_file), "base_url": base_url}
+            ),
+            "gpu": config.gpu.model_copy(update={"scenario": rel(config.gpu.scenario)}),
+            "policy": config.policy.model_copy(update={"path": rel(config.policy.path)}),
+            "state": config.state.model_copy(update={"dir": rel(config.state.dir)}),
+        }
+    )

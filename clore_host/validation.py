@@ -1,0 +1,112 @@
+"""Reading TOML input files and turning validation failures into located, readable messages.
+
+Config, policy and scenario files all go through here, so every error names the file, the
+place in it (e.g. `rule[2].when.all[0].metric`) and what is allowed there.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in an input file."""
+
+    location: str  # "" for the file as a whole
+    message: str
+
+    def render(self, file: str) -> str:
+        where = f"{file}: {self.location}" if self.location else file
+        return f"{where}: {self.message}"
+
+
+class InputFileError(Exception):
+    """An input file (config, policy, scenario) is missing, unreadable or invalid."""
+
+    def __init__(self, kind: str, file: str | Path, issues: Sequence[Issue]) -> None:
+        self.kind = kind
+        self.file = str(file)
+        self.issues = tuple(issues)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [issue.render(self.file) for issue in self.issues]
+        if len(lines) == 1:
+            return f"invalid {self.kind}: {lines[0]}"
+        return f"invalid {self.kind} ({len(lines)} errors):\n  " + "\n  ".join(lines)
+
+
+def format_location(loc: Sequence[str | int], list_names: frozenset[str] = frozenset()) -> str:
+    """`("rule", 2, "when", "all", 0, "metric")` -> `rule[2].when.all[0].metric`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def issues_from_validation(exc: ValidationError, *, drop_tags: bool = True) -> list[Issue]:
+    """Located issues from a pydantic ValidationError.
+
+    Pydantic inserts union-member tags into locations (e.g. `function-after[...]`); they mean
+    nothing to the person editing the file, so they are dropped.
+    """
+    issues: list[Issue] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors():
+        parts: list[str | int] = []
+        for part in err["loc"]:
+            if drop_tags and isinstance(part, str) and ("[" in part or "-" in part):
+                continue
+            parts.append(part)
+        message = _message(err)
+        key = (format_location(parts), message)
+        if key not in seen:
+            seen.add(key)
+            issues.append(Issue(*key))
+    return issues
+
+
+def _message(err: Any) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key (not allowed here)"
+    if kind == "missing":
+        return "required key is missing"
+    msg = str(err.get("msg", "invalid value"))
+    # pydantic prefixes messages from our own validators with "Value error, ".
+    return msg.removeprefix("Value error, ")
+
+
+def load_toml(path: str | Path, kind: str) -> dict[str, Any]:
+    """Parse a TOML file, raising InputFileError that names the file and the line."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(kind, p, [Issue("", "file not found")]) from None
+    except OSError as exc:
+        raise InputFileError(kind, p, [Issue("", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputFileError(kind, p, [Issue("", "not UTF-8 text")]) from None
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputFileError(kind, p, [Issue("", f"TOML syntax error: {exc}")]) from None
+    return data
