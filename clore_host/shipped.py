@@ -1,0 +1,24 @@
+"""Where the shipped policies and scenarios are: inside the installed package, or, in a
+source checkout, at the top of the repository (where readers find them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def shipped_dir(kind: Literal["policies", "scenarios"]) -> Path:
+    installed = _PACKAGE / kind
+    return installed if installed.is_dir() else _PACKAGE.parent / kind
+
+
+def resolve_shipped(value: str | Path, kind: Literal["policies", "scenarios"]) -> Path:
+    """A path as given if it exists, else a shipped file by name ("idle-rig" or "idle-rig.toml")."""
+    path = Path(value)
+    if path.exists() or path.is_absolute() or len(path.parts) > 1:
+        return path
+    name = path.name if path.suffix == ".toml" else f"{path.name}.toml"
+    candidate = shipped_dir(kind) / name
+    return candidate if candidate.exists() else path
