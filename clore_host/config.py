@@ -35,7 +35,7 @@ class _Section(BaseModel):
 
 class ServerSection(_Section):
     name: str = Field(min_length=1)
-    currency: str = "bitcoin"
+    currency: Literal["bitcoin"] = "bitcoin"  # the only currency set_server_settings' documented form prices
     expected_gpus: int = Field(default=1, ge=0, le=64)
 
 

@@ -10,16 +10,17 @@ from collections.abc import Sequence
 
 from .. import __version__
 
-# Exit codes, documented in the README's CLI reference.
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_INVALID = 2  # config, policy or other input invalid
-EXIT_AUTH = 3  # authentication failed
-EXIT_UNAVAILABLE = 4  # API or GPUs unavailable; nothing changed
-EXIT_LOCKED = 5  # another writer holds the lock
+from ..exitcodes import (  # noqa: F401 - re-exported for the command modules
+    EXIT_AUTH,
+    EXIT_FAILURE,
+    EXIT_INVALID,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+)
 
 # Each module has `register(subparsers)`; its parsers set `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("reprice", "status", "run")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,274 @@
+"""One reconcile cycle: observe, decide, guard, apply, record.
+
+The agent owns the long-lived parts (API client, GPU backend, history store, policy) and runs
+the cycle that the daemon, `reprice`, `plan` and the demo all share. Deciding is delegated to
+the pure policy package; everything here is the I/O around it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .api import CloreClient, ServerConfig, SetServerSettings, load_token
+from .api.errors import AuthError, CloreError, TokenError
+from .clock import Clock, SystemClock
+from .config import Config
+from .exitcodes import EXIT_AUTH, EXIT_FAILURE, EXIT_INVALID, EXIT_LOCKED, EXIT_UNAVAILABLE
+from .facts import RENTAL_STATUS_BY_CODE, Facts, LocalTime, RentalStatus, Settings
+from .gpu import GpuBackend, GpuBackendError, GpuSnapshot, open_backend
+from .history import History, HistoryError
+from .host import read_host
+from .lock import LockHeld, WriterLock
+from .policy import Plan, Policy, load_policy, make_plan
+from .shipped import resolve_shipped
+from .validation import InputFileError
+
+log = logging.getLogger(__name__)
+
+
+
+class ServerDataError(CloreError):
+    """server_config answered, but without a value the agent needs (or with a nonsense one)."""
+
+
+def classify_error(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one line to show for a failure of a cycle."""
+    if isinstance(exc, InputFileError):
+        return EXIT_INVALID, exc.render()
+    if isinstance(exc, TokenError):
+        return EXIT_INVALID, str(exc)
+    if isinstance(exc, AuthError):
+        return EXIT_AUTH, f"authentication failed: {exc}"
+    if isinstance(exc, LockHeld):
+        return EXIT_LOCKED, str(exc)
+    if isinstance(exc, GpuBackendError):
+        return EXIT_UNAVAILABLE, f"GPUs unavailable, nothing changed: {exc}"
+    if isinstance(exc, HistoryError):
+        return EXIT_UNAVAILABLE, f"history unavailable, nothing changed: {exc}"
+    if isinstance(exc, CloreError):
+        return EXIT_UNAVAILABLE, f"API unavailable, nothing changed: {exc}"
+    return EXIT_FAILURE, f"unexpected error, nothing changed: {type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """What one reconcile did."""
+
+    outcome: Literal["changed", "unchanged", "dry_run"]
+    plan: Plan
+    facts: Facts
+    recovered: tuple[str, ...] = ()  # notes about earlier interrupted writes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "plan": self.plan.to_dict(),
+            "rental_status": self.facts.rental_status,
+            "recovered": list(self.recovered),
+        }
+
+
+def current_settings(config: ServerConfig, currency: str) -> Settings:
+    """The four managed settings as server_config reports them; refuses to guess any."""
+    missing: list[str] = []
+    on_demand = (config.pricing or {}).get(currency)
+    spot = (config.spot_pricing or {}).get(currency)
+    availability = config.is_available()
+    if on_demand is None:
+        missing.append(f"pricing.{currency}")
+    if spot is None:
+        missing.append(f"spot_pricing.{currency}")
+    if availability is None:
+        missing.append("availability/visibility")
+    if config.mrl is None:
+        missing.append("mrl")
+    if missing:
+        raise ServerDataError(f"server_config lacks {', '.join(missing)}; refusing to guess")
+    assert on_demand is not None and spot is not None and availability is not None
+    assert config.mrl is not None
+    for label, price in (("pricing", on_demand), ("spot_pricing", spot)):
+        if not math.isfinite(price) or price < 0:
+            raise ServerDataError(f"server_config {label}.{currency} is implausible: {price}")
+    return Settings(on_demand=on_demand, spot=spot, availability=availability, mrl=config.mrl)
+
+
+def rental_status_of(config: ServerConfig) -> RentalStatus:
+    status = RENTAL_STATUS_BY_CODE.get(config.rental_status)  # type: ignore[arg-type]
+    if status is None:
+        raise ServerDataError(
+            f"server_config rental_status is {config.rental_status!r}, expected 0, 1 or 2"
+        )
+    return status
+
+
+@dataclass
+class Agent:
+    """The parts one server's cycles need, opened once and reused."""
+
+    config: Config
+    policy: Policy
+    client: CloreClient
+    gpus: GpuBackend
+    history: History
+    clock: Clock
+    lock: WriterLock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lock = WriterLock(self.config.state.dir, self.config.server.name)
+
+    @classmethod
+    def open(
+        cls,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        policy: Policy | None = None,
+        client: CloreClient | None = None,
+        gpus: GpuBackend | None = None,
+    ) -> Agent:
+        """Open every part from the config; anything passed in is used as is (tests, demo)."""
+        clock = clock or SystemClock()
+        state_dir = config.state.dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        policy = policy or load_policy(resolve_shipped(config.policy.path, "policies"))
+        opened: list[Any] = []
+        try:
+            if client is None:
+                client = CloreClient(
+                    config.api.base_url,
+                    load_token(config.api.token_file),
+                    state_dir=state_dir,
+                    clock=clock,
+                    timeout=config.api.timeout,
+                    retries=config.api.retries,
+                )
+                opened.append(client)
+            history = History.open(
+                state_dir / "history.db",
+                raw_retention=config.history.raw_retention,
+                rollup_retention=config.history.rollup_retention,
+            )
+            opened.append(history)
+            if gpus is None:
+                gpus = open_backend(
+                    config.gpu.backend,
+                    scenario=config.gpu.scenario,
+                    clock=clock,
+                    call_timeout=config.gpu.call_timeout,
+                )
+        except BaseException:
+            for part in opened:
+                part.close()
+            raise
+        return cls(config, policy, client, gpus, history, clock)
+
+    def close(self) -> None:
+        self.lock.release()
+        for part in (self.gpus, self.history, self.client):
+            try:
+                part.close()
+            except Exception:  # closing must not mask what happened before
+                log.debug("error while closing %s", type(part).__name__, exc_info=True)
+
+    # -- observe -----------------------------------------------------------------------
+
+    def sample(self) -> GpuSnapshot:
+        """Read the GPUs and the host and store them in history."""
+        snapshot = self.gpus.read()
+        host = read_host(self.config.state.dir)
+        self.history.record_sample(
+            self.clock.now(), [gpu.to_now() for gpu in snapshot.gpus], host
+        )
+        return snapshot
+
+    def observe(self, server: ServerConfig, snapshot: GpuSnapshot) -> Facts:
+        """Build the frozen Facts for a decision from what was just read."""
+        now = self.clock.now()
+        status = rental_status_of(server)
+        gpus = tuple(gpu.to_now() for gpu in snapshot.gpus)
+        windows = {}
+        for key in self.policy.window_keys():
+            per_gpu = self.history.window(key, now)
+            windows[key] = tuple(per_gpu.get(gpu.index) for gpu in gpus)
+        return Facts(
+            now=now,
+            local=LocalTime.at(now, self.config.timezone),
+            rental_status=status,
+            rental_status_for=self._rental_status_for(status, now),
+            current=current_settings(server, self.config.server.currency),
+            expected_gpus=self.config.server.expected_gpus,
+            gpus=gpus,
+            windows=windows,
+            idle_for=self.history.idle_for(self.policy.idle_threshold, now),
+            host=read_host(self.config.state.dir),
+        )
+
+    def _rental_status_for(self, status: RentalStatus, now: float) -> float | None:
+        """Seconds in this rental status, as far as this host has seen; None on first sight."""
+        seen = self.history.get_state("rental_status")
+        if isinstance(seen, dict) and seen.get("status") == status:
+            since = float(seen["since"])
+            return max(0.0, now - since)
+        self.history.set_state("rental_status", {"status": status, "since": now})
+        return None
+
+    # -- the cycle ---------------------------------------------------------------------
+
+    def reconcile(self, *, dry_run: bool = False) -> CycleResult:
+        """One full cycle. Raises on any failure, having changed nothing it cannot account for."""
+        self.lock.acquire()
+        try:
+            return self._reconcile(dry_run)
+        finally:
+            self.lock.release()
+
+    def _reconcile(self, dry_run: bool) -> CycleResult:
+        name = self.config.server.name
+        server = self.client.server_config(name).config
+        current = current_settings(server, self.config.server.currency)
+        recovered = () if dry_run else self._settle_pending(current)
+        snapshot = self.sample()
+        facts = self.observe(server, snapshot)
+        plan = make_plan(self.policy, facts, self.history.prior_state())
+        self.history.record_decision(facts.now, plan.to_dict())
+        if dry_run:
+            return CycleResult("dry_run", plan, facts, recovered)
+        if not plan.changed:
+            return CycleResult("unchanged", plan, facts, recovered)
+        target = plan.target
+        request = SetServerSettings(
+            name=name,
+            availability=target.availability,
+            mrl=target.mrl,
+            on_demand=target.on_demand,
+            spot=target.spot,
+        )
+        # Write-ahead: the intent is on disk before the request leaves, so a run killed
+        # mid-write is settled by the next one (see _settle_pending).
+        change_id = self.history.record_change(
+            facts.now, name, facts.current, target, plan.reasons(), status="pending"
+        )
+        # If this raises, the write may or may not have landed (a timeout, say): the intent
+        # stays pending and the next cycle compares it with what the server reports.
+        self.client.set_server_settings(request)
+        self.history.mark_change(change_id, "applied", self.clock.now())
+        log.info("applied change #%d to %s: %s", change_id, name, "; ".join(plan.reasons()))
+        return CycleResult("changed", plan, facts, recovered)
+
+    def _settle_pending(self, current: Settings) -> tuple[str, ...]:
+        """Resolve writes an earlier run began but did not record as done."""
+        notes: list[str] = []
+        now = self.clock.now()
+        for change in self.history.pending_changes():
+            if tuple(change.after) == tuple(current):
+                self.history.mark_change(change.id, "applied", now)
+                notes.append(f"change #{change.id} from an interrupted run had been applied")
+            else:
+                self.history.mark_change(change.id, "abandoned", now)
+                notes.append(f"change #{change.id} from an interrupted run never reached the server")
+        for note in notes:
+            log.warning("%s", note)
+        return tuple(notes)

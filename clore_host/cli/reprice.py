@@ -1,0 +1,68 @@
+"""`clore-host reprice` and `clore-host plan`: one reconcile cycle, one-shot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..agent import Agent, CycleResult, classify_error
+from ..config import load_config
+from . import EXIT_OK, add_config_option, fail
+
+
+def register(sub: Any) -> None:
+    reprice = sub.add_parser(
+        "reprice",
+        help="observe, decide and apply once (for a timer or cron)",
+        description="Read the server and the GPUs, decide with the policy, and write the "
+        "settings if anything changes.",
+    )
+    add_config_option(reprice)
+    reprice.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    reprice.add_argument("--json", action="store_true", help="print the result as JSON")
+    reprice.set_defaults(func=lambda args: run_once(args, dry_run=args.dry_run))
+
+    plan = sub.add_parser("plan", help="print what reprice would do (same as reprice --dry-run)")
+    add_config_option(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(func=lambda args: run_once(args, dry_run=True))
+
+
+def run_once(args: argparse.Namespace, *, dry_run: bool) -> int:
+    try:
+        agent = Agent.open(load_config(args.config))
+    except Exception as exc:
+        code, message = classify_error(exc)
+        return fail(message, code)
+    try:
+        result = agent.reconcile(dry_run=dry_run)
+    except Exception as exc:
+        code, message = classify_error(exc)
+        return fail(message, code)
+    finally:
+        agent.close()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    else:
+        print("\n".join(render_result(result, agent.config.server.name)))
+    return EXIT_OK
+
+
+def render_result(result: CycleResult, server: str) -> list[str]:
+    facts = result.facts
+    lost = sum(1 for gpu in facts.gpus if gpu.lost)
+    gpus = f"{len(facts.gpus)} GPU(s)" + (f", {lost} lost" if lost else "")
+    lines = [f"server {server}: {facts.rental_status.replace('_', ' ')}, {gpus}"]
+    lines += result.recovered
+    if result.plan.blocked:
+        lines.append(f"blocked: {result.plan.blocked}")
+    lines += [f"  {line}" for line in result.plan.explain()]
+    verdict = {
+        "changed": "applied: settings written and recorded",
+        "unchanged": "no change: nothing written",
+        "dry_run": "dry run: nothing written"
+        + (" (would change)" if result.plan.changed else " (nothing to change)"),
+    }[result.outcome]
+    lines.append(verdict)
+    return lines

@@ -1,0 +1,24 @@
+"""`clore-host run`: the daemon (see clore_host.daemon)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..daemon import run_daemon
+from . import add_config_option
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run as a daemon (systemd Type=notify): sample, reconcile, repeat",
+        description="Sample the GPUs and reconcile the server's settings forever. "
+        "SIGHUP reloads config and policy; SIGTERM stops.",
+    )
+    add_config_option(run)
+    run.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    return run_daemon(args.config)

@@ -1,0 +1,130 @@
+"""`clore-host status` and `clore-host history`: what the agent sees and what it did."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from ..agent import Agent, classify_error, current_settings, rental_status_of
+from ..config import load_config
+from ..duration import format_duration, parse_duration
+from ..exitcodes import EXIT_INVALID, EXIT_OK
+from ..history import History
+from ..validation import InputFileError
+from . import add_config_option, fail
+
+
+def register(sub: Any) -> None:
+    status = sub.add_parser("status", help="server, rental status, settings, GPUs, last decision")
+    add_config_option(status)
+    status.add_argument("--json", action="store_true", help="print as JSON")
+    status.set_defaults(func=run_status)
+
+    history = sub.add_parser("history", help="applied changes with their reasons")
+    add_config_option(history)
+    history.add_argument(
+        "--since", default="7d", help="how far back: a duration (\"24h\", \"7d\") or an ISO date"
+    )
+    history.add_argument("--json", action="store_true", help="print as JSON")
+    history.set_defaults(func=run_history)
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def run_status(args: argparse.Namespace) -> int:
+    try:
+        agent = Agent.open(load_config(args.config))
+    except Exception as exc:
+        code, message = classify_error(exc)
+        return fail(message, code)
+    try:
+        server = agent.client.server_config(agent.config.server.name).config
+        settings = current_settings(server, agent.config.server.currency)
+        rental = rental_status_of(server)
+        snapshot = agent.gpus.read()
+        decision = agent.history.last_decision()
+        change = agent.history.last_change()
+    except Exception as exc:
+        code, message = classify_error(exc)
+        return fail(message, code)
+    finally:
+        agent.close()
+    doc: dict[str, Any] = {
+        "server": agent.config.server.name,
+        "rental_status": rental,
+        "settings": settings._asdict(),
+        "gpus": [
+            {"index": g.index, "name": g.name, "lost": g.lost, "utilization": g.utilization,
+             "temperature": g.temperature, "power": g.power}
+            for g in snapshot.gpus
+        ],
+        "last_decision": None if decision is None else {"ts": decision[0], "plan": decision[1]},
+        "last_change": None if change is None else {
+            "ts": change.ts, "after": change.after._asdict(), "reasons": list(change.reasons)
+        },
+    }
+    if args.json:
+        print(json.dumps(doc, indent=2, sort_keys=True))
+        return EXIT_OK
+    s = settings
+    print(f"server      {doc['server']} ({rental.replace('_', ' ')})")
+    print(f"settings    on_demand={s.on_demand:.8g} spot={s.spot:.8g} "
+          f"availability={'on' if s.availability else 'off'} mrl={s.mrl}h")
+    for g in snapshot.gpus:
+        state = "LOST" if g.lost else f"{g.utilization or 0:.0f}% {g.temperature or 0:.0f}C"
+        print(f"gpu {g.index}       {g.name or '?'}: {state}")
+    if decision is not None:
+        ts, plan = decision
+        print(f"decided     {_when(ts)}: " + ("change" if plan.get("changed") else "no change"))
+    if change is not None:
+        print(f"last change {_when(change.ts)}: {'; '.join(change.reasons)}")
+    return EXIT_OK
+
+
+def _since(value: str, now: float) -> float:
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"--since {value!r}: use a duration such as 24h or an ISO date") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
+
+
+def run_history(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        since = _since(args.since, time.time())
+    except InputFileError as exc:
+        return fail(exc.render(), EXIT_INVALID)
+    except ValueError as exc:
+        return fail(str(exc), EXIT_INVALID)
+    try:
+        with History.open(config.state.dir / "history.db") as history:
+            changes = history.changes(since=since)
+    except Exception as exc:
+        code, message = classify_error(exc)
+        return fail(message, code)
+    if args.json:
+        print(json.dumps([
+            {"id": c.id, "ts": c.ts, "server": c.server, "before": c.before._asdict(),
+             "after": c.after._asdict(), "reasons": list(c.reasons)}
+            for c in changes
+        ], indent=2))
+        return EXIT_OK
+    if not changes:
+        print(f"no changes applied in the last {format_duration(time.time() - since)}")
+    for c in changes:
+        print(f"{_when(c.ts)} #{c.id} {c.server}")
+        for reason in c.reasons:
+            print(f"    {reason}")
+    return EXIT_OK

@@ -1,0 +1,280 @@
+"""`clore-host run`: the long-running agent under systemd.
+
+The loop samples the GPUs every `agent.sample_interval` and reconciles every
+`agent.reconcile_interval` (with jitter). Failures never end the loop: the daemon reports
+itself degraded, backs off, and resumes by itself. It tells systemd the truth: READY once the
+first contact is made (or the degraded state is known), WATCHDOG only while no call is hung,
+STATUS every cycle, RELOADING/READY around SIGHUP, STOPPING on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import sdnotify
+
+from .agent import Agent, classify_error
+from .clock import Clock, SystemClock
+from .config import Config, load_config
+from .duration import format_duration
+from .exitcodes import EXIT_INVALID, EXIT_OK
+from .gpu import GpuBackendTimeout
+from .policy import load_policy
+from .shipped import resolve_shipped
+from .validation import InputFileError
+
+log = logging.getLogger(__name__)
+
+MIN_BACKOFF = 15.0  # seconds before the first retry after a failure
+
+
+class Stopping(BaseException):
+    """Raised in the main thread when SIGTERM/SIGINT arrive during a cycle."""
+
+
+class Notifier:
+    """sd_notify messages; silent when not run by systemd (no NOTIFY_SOCKET)."""
+
+    def __init__(self) -> None:
+        self._systemd = sdnotify.SystemdNotifier() if os.environ.get("NOTIFY_SOCKET") else None
+
+    def send(self, *lines: str) -> None:
+        if self._systemd is not None:
+            self._systemd.notify("\n".join(lines))
+
+
+def watchdog_period() -> float | None:
+    """Half the watchdog timeout systemd asked for, or None when there is no watchdog."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        return max(0.05, int(usec) / 2e6)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Health:
+    """What is wrong right now, by part; empty means healthy."""
+
+    problems: dict[str, str]
+    hung: bool = False
+
+    def set(self, part: str, problem: str | None) -> None:
+        if problem is None:
+            self.problems.pop(part, None)
+        else:
+            self.problems[part] = problem
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Daemon:
+    """The loop. `step()` does what is due and says how long to wait; `run()` drives it."""
+
+    def __init__(
+        self,
+        config_path: str | Path | None,
+        *,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        open_agent: Callable[[Config], Agent] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.clock = clock or SystemClock()
+        self.notifier = notifier or Notifier()
+        self._open_agent = open_agent or (
+            lambda config: Agent.open(config, clock=self.clock, policy=self.policy)
+        )
+        self._rng = rng or random.Random()
+        self.config: Config = load_config(config_path)
+        self.policy = load_policy(resolve_shipped(self.config.policy.path, "policies"))
+        self.agent: Agent | None = None
+        self.health = Health({})
+        self.cycles = 0
+        self.last_outcome = "starting"
+        self._next_sample = 0.0
+        self._next_reconcile = 0.0
+        self._failures = 0
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._in_cycle = False
+
+    # -- signals -----------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        if not self._stop.is_set():
+            self._stop.set()
+            self.notifier.send("STOPPING=1", f"STATUS=stopping on {signal.Signals(signum).name}")
+        # Abandon a cycle in progress: a write that was cut off is settled by the next run,
+        # because its intent is recorded before the request is sent.
+        if self._in_cycle:
+            raise Stopping()
+
+    def _on_reload(self, signum: int, frame: FrameType | None) -> None:
+        self._reload.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.install_signal_handlers()
+        period = watchdog_period()
+        self.step()  # opens the agent and makes the first API contact
+        self.notifier.send("READY=1", f"STATUS={self.status_line()}")
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            delay = self.step()
+            if period is not None:
+                delay = min(delay, period)
+            if self._stop.wait(max(0.0, delay)):
+                break
+        self.close()
+        return EXIT_OK
+
+    def step(self) -> float:
+        """Do whatever is due now; return seconds until something is due again."""
+        now = self.clock.monotonic()
+        try:
+            self._in_cycle = True
+            if self.agent is None:
+                if now >= self._next_reconcile:
+                    self._try_open(now)
+            else:
+                if now >= self._next_sample:
+                    self._sample()
+                    self._next_sample = now + self.config.agent.sample_interval
+                if now >= self._next_reconcile:
+                    self._reconcile(now)
+        except Stopping:
+            return 0.0
+        finally:
+            self._in_cycle = False
+        self.cycles += 1
+        if not self.health.hung:
+            self.notifier.send("WATCHDOG=1", f"STATUS={self.status_line()}")
+        else:
+            self.notifier.send(f"STATUS={self.status_line()}")
+        return max(0.0, min(self._next_sample, self._next_reconcile) - self.clock.monotonic())
+
+    def _try_open(self, now: float) -> None:
+        try:
+            self.agent = self._open_agent(self.config)
+        except Exception as exc:
+            self._fail("agent", exc)
+            self._next_sample = self._next_reconcile = now + self._backoff()
+            return
+        self.agent.policy = self.policy
+        self.health.set("agent", None)
+        self._next_sample = self._next_reconcile = now
+
+    def _sample(self) -> None:
+        assert self.agent is not None
+        try:
+            self.agent.sample()
+        except Exception as exc:
+            self._fail("gpus", exc)
+        else:
+            self.health.hung = False
+            self.health.set("gpus", None)
+
+    def _reconcile(self, now: float) -> None:
+        assert self.agent is not None
+        try:
+            result = self.agent.reconcile()
+        except Exception as exc:
+            self._fail("reconcile", exc)
+            self._next_reconcile = now + self._backoff()
+            return
+        self._failures = 0
+        self.health.set("reconcile", None)
+        self.health.set("gpus", None)
+        self.health.hung = False
+        self.last_outcome = f"{result.outcome} at {time.strftime('%H:%M:%S')}"
+        if result.outcome == "changed":
+            log.info("changed: %s", "; ".join(result.plan.reasons()))
+        interval = self.config.agent.reconcile_interval
+        jitter = self.config.agent.jitter * interval
+        self._next_reconcile = now + interval + self._rng.uniform(-jitter, jitter)
+
+    def _fail(self, part: str, exc: Exception) -> None:
+        _, message = classify_error(exc)
+        if isinstance(exc, GpuBackendTimeout):
+            self.health.hung = True  # a hung driver call: stop the watchdog pings
+        self.health.set(part, message)
+        log.warning("%s", message)
+
+    def _backoff(self) -> float:
+        """Wait longer after each consecutive failure, up to the reconcile interval."""
+        self._failures += 1
+        ceiling = max(MIN_BACKOFF, self.config.agent.reconcile_interval)
+        return float(min(ceiling, MIN_BACKOFF * 2 ** (self._failures - 1)))
+
+    def status_line(self) -> str:
+        if self.health.ok:
+            return f"healthy; last reconcile: {self.last_outcome}; policy {self.policy.digest()}"
+        wrong = "; ".join(self.health.problems.values())
+        retry = max(0.0, self._next_reconcile - self.clock.monotonic())
+        return f"degraded: {wrong}; retrying in {format_duration(retry)}"
+
+    def reload(self) -> None:
+        """Re-read config and policy; an invalid new one keeps the old, and says so."""
+        self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            config = load_config(self.config_path)
+            policy = load_policy(resolve_shipped(config.policy.path, "policies"))
+        except InputFileError as exc:
+            message = f"reload refused, keeping the running config and policy: {exc.render()}"
+            log.error("%s", message)
+            self.notifier.send("READY=1", f"STATUS={message}")
+            return
+        reopen = config.model_dump() != self.config.model_dump()
+        self.config, self.policy = config, policy
+        if reopen and self.agent is not None:
+            self.agent.close()
+            self.agent = None
+        elif self.agent is not None:
+            self.agent.policy = policy
+        self._next_reconcile = self.clock.monotonic()
+        log.info("reloaded; policy %s", policy.digest())
+        self.notifier.send("READY=1", f"STATUS=reloaded; policy {policy.digest()}")
+
+    def close(self) -> None:
+        if self.agent is not None:
+            self.agent.close()
+            self.agent = None
+
+
+def run_daemon(config_path: str | Path | None, **kwargs: Any) -> int:
+    """Entry point for `clore-host run`: exit 2 on an invalid config or policy at start."""
+    try:
+        daemon = Daemon(config_path, **kwargs)
+    except InputFileError as exc:
+        print(f"clore-host: {exc.render()}", file=sys.stderr, flush=True)
+        return EXIT_INVALID
+    return daemon.run()
