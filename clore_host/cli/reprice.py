@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..agent import Agent, CycleResult, classify_error
-from ..config import load_config
 from . import EXIT_OK, add_config_option, fail
+
+if TYPE_CHECKING:
+    from ..agent import CycleResult
+
+# The agent and its parts are imported when a command runs, not when the parser is built,
+# so `clore-host --help` stays fast and one broken part cannot take down every command.
 
 
 def register(sub: Any) -> None:
@@ -30,6 +34,9 @@ def register(sub: Any) -> None:
 
 
 def run_once(args: argparse.Namespace, *, dry_run: bool) -> int:
+    from ..agent import Agent, classify_error
+    from ..config import load_config
+
     try:
         agent = Agent.open(load_config(args.config))
     except Exception as exc:

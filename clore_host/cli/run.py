@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..daemon import run_daemon
 from . import add_config_option
 
 
@@ -21,4 +20,6 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..daemon import run_daemon
+
     return run_daemon(args.config)

@@ -8,11 +8,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from ..agent import Agent, classify_error, current_settings, rental_status_of
-from ..config import load_config
 from ..duration import format_duration, parse_duration
 from ..exitcodes import EXIT_INVALID, EXIT_OK
-from ..history import History
 from ..validation import InputFileError
 from . import add_config_option, fail
 
@@ -37,6 +34,9 @@ def _when(ts: float) -> str:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from ..agent import Agent, classify_error, current_settings, rental_status_of
+    from ..config import load_config
+
     try:
         agent = Agent.open(load_config(args.config))
     except Exception as exc:
@@ -101,6 +101,10 @@ def _since(value: str, now: float) -> float:
 
 
 def run_history(args: argparse.Namespace) -> int:
+    from ..agent import classify_error
+    from ..config import load_config
+    from ..history import History
+
     try:
         config = load_config(args.config)
         since = _since(args.since, time.time())
