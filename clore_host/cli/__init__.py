@@ -20,7 +20,7 @@ from ..exitcodes import (  # noqa: F401 - re-exported for the command modules
 )
 
 # Each module has `register(subparsers)`; its parsers set `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ("reprice", "status", "run")
+COMMAND_MODULES: tuple[str, ...] = ("reprice", "status", "run", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

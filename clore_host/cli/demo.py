@@ -1,0 +1,25 @@
+"""`clore-host demo`: a simulated day on the built-in emulator with fake GPUs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from . import EXIT_OK
+
+
+def register(sub: Any) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="run the agent over a simulated day (emulator + fake GPU; no token or GPU needed)",
+    )
+    demo.add_argument("--policy", default="default", help="a shipped policy name (default: default)")
+    demo.add_argument("--hours", type=float, default=24.0, help="length of the simulated run")
+    demo.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+
+    run_demo(print, policy=args.policy, hours=args.hours)
+    return EXIT_OK

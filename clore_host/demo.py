@@ -1,0 +1,151 @@
+"""`clore-host demo`: the agent's main job on a simulated day, with nothing real needed.
+
+The built-in emulator serves a sample server on a free loopback port, the fake GPU backend
+replays the demo scenario (idle for hours, then rented and busy, then the card overheats),
+and the default policy decides. The agent, the emulator and the GPUs share one simulated
+clock that the demo moves forward, so a day takes seconds and the run is reproducible.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .agent import Agent, CycleResult
+from .api import CloreClient, Token
+from .api.emulator import Emulator, default_state
+from .clock import FakeClock
+from .config import Config
+from .duration import format_duration, parse_duration
+from .shipped import shipped_dir
+
+DEMO_START = datetime(2026, 6, 1, tzinfo=timezone.utc).timestamp()  # a Monday, 00:00 UTC
+DEMO_SERVER = "demo-rig"
+DEMO_TOKEN = "demo-token"
+
+# When the simulated renter arrives and leaves (rental_status 2 = rented on demand).
+RENTALS: tuple[tuple[str, int], ...] = (("10h", 2), ("22h", 0))
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: float  # seconds since the start of the simulated day
+    rental_status: str
+    utilization: float | None
+    temperature: float | None
+    result: CycleResult
+
+
+def demo_config(state_dir: Path, base_url: str, policy: str = "default") -> Config:
+    return Config.model_validate(
+        {
+            "timezone": "UTC",
+            "server": {"name": DEMO_SERVER, "expected_gpus": 1},
+            "api": {"base_url": base_url},
+            "gpu": {"backend": "fake", "scenario": "demo"},
+            "policy": {"path": str(shipped_dir("policies") / f"{policy}.toml")},
+            "state": {"dir": str(state_dir)},
+        }
+    )
+
+
+def simulate_day(
+    *,
+    hours: float = 24,
+    sample_every: str = "5m",
+    reconcile_every: str = "30m",
+    policy: str = "default",
+) -> Iterator[TimelineEntry]:
+    """Run the agent over a simulated day; yield one entry per reconcile."""
+    clock = FakeClock(DEMO_START)
+    sample_step = parse_duration(sample_every)
+    reconcile_step = parse_duration(reconcile_every)
+    rentals = sorted((parse_duration(at), status) for at, status in RENTALS)
+    with tempfile.TemporaryDirectory(prefix="clore-host-demo-") as tmp:
+        emulator = Emulator(default_state(), clock=clock)
+        emulator.start()
+        try:
+            config = demo_config(Path(tmp), emulator.url, policy)
+            client = CloreClient(
+                emulator.url, Token(DEMO_TOKEN), state_dir=Path(tmp), clock=clock
+            )
+            agent = Agent.open(config, clock=clock, client=client)
+            try:
+                yield from _drive(agent, emulator, clock, hours, sample_step, reconcile_step, rentals)
+            finally:
+                agent.close()
+        finally:
+            emulator.stop()
+
+
+def _drive(
+    agent: Agent,
+    emulator: Emulator,
+    clock: FakeClock,
+    hours: float,
+    sample_step: float,
+    reconcile_step: float,
+    rentals: list[tuple[float, int]],
+) -> Iterator[TimelineEntry]:
+    elapsed = 0.0
+    next_reconcile = 0.0
+    while elapsed <= hours * 3600:
+        clock.set(DEMO_START + elapsed)
+        while rentals and rentals[0][0] <= elapsed:
+            emulator.set_rental_status(DEMO_SERVER, rentals.pop(0)[1])
+        if elapsed >= next_reconcile:
+            result = agent.reconcile()
+            gpu = result.facts.gpus[0] if result.facts.gpus else None
+            yield TimelineEntry(
+                at=elapsed,
+                rental_status=result.facts.rental_status,
+                utilization=None if gpu is None else gpu.utilization,
+                temperature=None if gpu is None else gpu.temperature,
+                result=result,
+            )
+            next_reconcile += reconcile_step
+        else:
+            agent.sample()
+        elapsed += sample_step
+
+
+def _clock_label(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours:02d}:{rest // 60:02d}"
+
+
+def format_entry(entry: TimelineEntry) -> list[str]:
+    target = entry.result.plan.target
+    util = "  -" if entry.utilization is None else f"{entry.utilization:3.0f}"
+    temp = "  -" if entry.temperature is None else f"{entry.temperature:3.0f}"
+    head = (
+        f"{_clock_label(entry.at)}  {entry.rental_status:<10} {util}% {temp}C  "
+        f"{target.on_demand:.8f}  {target.spot:.8f}  "
+        f"{'on ' if target.availability else 'off'}  {target.mrl:>4}h  "
+    )
+    if entry.result.outcome != "changed":
+        return [head + "-"]
+    reasons = entry.result.plan.reasons()
+    return [head + "CHANGED"] + [f"       {reason}" for reason in reasons]
+
+
+def run_demo(write: Callable[[str], None] = print, **kwargs: str | float) -> list[TimelineEntry]:
+    """Print the timeline of a simulated day; return its entries."""
+    write("clore-host demo: a simulated day on the built-in emulator with a fake GPU")
+    write("  00:00-10:00 idle, 10:00-22:00 rented on demand and busy, 18:00-20:00 the GPU overheats")
+    write("")
+    write("time   rental     util  temp  on_demand   spot        avail  mrl  decision")
+    entries: list[TimelineEntry] = []
+    for entry in simulate_day(**kwargs):  # type: ignore[arg-type]
+        entries.append(entry)
+        for line in format_entry(entry):
+            write(line)
+    changes = sum(1 for e in entries if e.result.outcome == "changed")
+    span = format_duration(entries[-1].at) if entries else "0s"
+    write("")
+    write(f"{len(entries)} decisions over {span}, {changes} changes written; no token, GPU or "
+          "network was needed.")
+    return entries
