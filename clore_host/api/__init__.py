@@ -1,0 +1,72 @@
+"""The only door to CLORE.AI: a typed client, its models and errors, and a loopback emulator."""
+
+from .client import CloreClient
+from .emulator import Emulator, default_state, load_state
+from .errors import (
+    ApiError,
+    ApiTimeout,
+    ApiUnreachable,
+    AuthError,
+    CloreError,
+    DatabaseError,
+    HttpStatusError,
+    InvalidEndpoint,
+    InvalidInput,
+    MalformedResponse,
+    NamedApiError,
+    RateLimited,
+    TokenError,
+    TooManyRequests,
+    TransportError,
+)
+from .models import (
+    CancelOrder,
+    CreateOrder,
+    MarketplaceResponse,
+    MyOrdersResponse,
+    MyServersResponse,
+    ServerConfig,
+    ServerConfigResponse,
+    SetServerSettings,
+    SetSpotPrice,
+    SpotMarketplaceResponse,
+    WalletsResponse,
+)
+from .ratelimit import RateLimiter
+from .token import Token, load_token
+
+__all__ = [
+    "ApiError",
+    "ApiTimeout",
+    "ApiUnreachable",
+    "AuthError",
+    "CancelOrder",
+    "CloreClient",
+    "CloreError",
+    "CreateOrder",
+    "DatabaseError",
+    "Emulator",
+    "HttpStatusError",
+    "InvalidEndpoint",
+    "InvalidInput",
+    "MalformedResponse",
+    "MarketplaceResponse",
+    "MyOrdersResponse",
+    "MyServersResponse",
+    "NamedApiError",
+    "RateLimited",
+    "RateLimiter",
+    "ServerConfig",
+    "ServerConfigResponse",
+    "SetServerSettings",
+    "SetSpotPrice",
+    "SpotMarketplaceResponse",
+    "Token",
+    "TokenError",
+    "TooManyRequests",
+    "TransportError",
+    "WalletsResponse",
+    "default_state",
+    "load_state",
+    "load_token",
+]

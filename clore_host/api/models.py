@@ -1,0 +1,236 @@
+"""Request and response models of the CLORE.AI API (the seed's contract).
+
+Responses ignore unknown fields (the live service sends many) and read documented fields the
+seed does not guarantee as None when absent. Requests are strict and forbid unknown fields, so a
+request that is missing something, or carries a bool where a number goes, cannot be built.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Prices = dict[str, float]
+Specs = dict[str, Any]
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body: optional fields left unset are not sent."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class CodeResponse(_Response):
+    """The answer of the write endpoints: only `code`."""
+
+    code: int
+
+
+# -- wallets ------------------------------------------------------------------------------
+
+
+class Wallet(_Response):
+    name: str
+    deposit: str | None = None
+    balance: float | None = None
+    withdrawal_fee: float | None = None
+
+
+class WalletsResponse(_Response):
+    code: int
+    wallets: list[Wallet] = []
+
+
+# -- my_servers -----------------------------------------------------------------------------
+
+
+class MyServer(_Response):
+    name: str
+    id: int | None = None  # undocumented; the live service sends it
+    connected: bool | None = None
+    visibility: str | None = None
+    pricing: Prices | None = None
+    online: bool | None = None
+    min_spot_pricing: Prices | None = None
+    # Lets a machine join the account: never shown, never dumped.
+    init_token: str | None = Field(default=None, repr=False, exclude=True)
+    specs: Specs | None = None
+
+
+class MyServersResponse(_Response):
+    code: int
+    servers: list[MyServer] = []
+    limit: int | None = None
+
+
+# -- server_config --------------------------------------------------------------------------
+
+
+class ServerConfig(_Response):
+    name: str
+    connected: bool | None = None
+    visibility: str | None = None
+    pricing: Prices | None = None
+    spot_pricing: Prices | None = None
+    mrl: int | None = None  # hours
+    online: bool | None = None
+    initialized: bool | None = None
+    id: int | None = None
+    rental_status: int | None = None  # 0 not rented, 1 spot, 2 on demand
+    specs: Specs | None = None
+    background_job: dict[str, Any] | None = None
+    availability: bool | None = None  # undocumented; the live service may send it
+
+    def is_available(self) -> bool | None:
+        """Whether the server can be rented: `availability` if sent, else from `visibility`."""
+        if self.availability is not None:
+            return self.availability
+        if self.visibility == "public":
+            return True
+        if self.visibility in ("hidden", "private"):
+            return False
+        return None
+
+
+class ServerConfigResponse(_Response):
+    code: int
+    creation_completed: bool | None = None
+    config: ServerConfig
+
+
+# -- marketplace ----------------------------------------------------------------------------
+
+
+class MarketPrice(_Response):
+    on_demand: Prices | None = None
+    spot: Prices | None = None
+
+
+class MarketServer(_Response):
+    id: int
+    owner: int | None = None
+    mrl: int | None = None  # hours
+    price: MarketPrice | None = None
+    rented: bool | None = None
+    specs: Specs | None = None
+
+
+class MarketplaceResponse(_Response):
+    code: int
+    servers: list[MarketServer] = []
+    my_servers: list[int] = []
+
+
+# -- my_orders ------------------------------------------------------------------------------
+
+
+class Order(_Response):
+    id: int
+    fee: float | None = None
+    creation_fee: float | None = None
+    price: float | None = None
+    mrl: int | None = None  # seconds
+    image: str | None = None
+    currency: str | None = None
+    spend: float | None = None
+    ct: int | None = None
+    p: int | None = None
+    specs: Specs | None = None
+    si: int | None = None
+    pub_cluster: list[str] | None = None
+    tcp_ports: list[str] | None = None
+    http_port: str | None = None
+    spot: bool | None = None
+    expired: bool | None = None
+
+
+class MyOrdersResponse(_Response):
+    code: int
+    orders: list[Order] = []
+    limit: int | None = None
+
+
+# -- spot_marketplace -----------------------------------------------------------------------
+
+
+class SpotOffer(_Response):
+    offer_id: int
+    bid: float | None = None
+    active: bool | None = None
+    my: bool | None = None
+
+
+class SpotServer(_Response):
+    min_pricing: Prices | None = None
+    mrl: int | None = None  # seconds
+    visibility: str | None = None
+    online: bool | None = None
+
+
+class SpotMarket(_Response):
+    offers: list[SpotOffer] = []
+    server: SpotServer | None = None
+
+
+class SpotMarketplaceResponse(_Response):
+    code: int
+    exists: bool | None = None
+    market: SpotMarket | None = None
+    currency_rates_in_usd: dict[str, float] | None = None  # reported, not in the seed
+
+
+# -- requests -------------------------------------------------------------------------------
+
+Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+ServerName = Annotated[str, StringConstraints(min_length=1)]
+# The seed's character class for jupyter_token, ssh_key and ssh_password.
+_SAFE = r"^[a-zA-Z0-9\s=.@+/-]+$"
+
+
+class SetServerSettings(_Request):
+    """The full settings of a server: the API has no partial update, so all are required."""
+
+    name: ServerName
+    availability: bool
+    mrl: int = Field(gt=0)  # hours
+    on_demand: Price  # per day, whole server
+    spot: Price  # minimum spot bid per day
+
+
+class SetSpotPrice(_Request):
+    order_id: int = Field(ge=0)
+    desired_price: Price
+
+
+class CancelOrder(_Request):
+    id: int = Field(ge=0)
+    issue: str | None = Field(default=None, max_length=2048)
+
+
+class CreateOrder(_Request):
+    currency: str = Field(min_length=1)
+    image: str = Field(min_length=1)
+    renting_server: int = Field(ge=0)
+    type: Literal["on-demand", "spot"]
+    spotprice: Price | None = None
+    ports: dict[str, Literal["tcp", "http"]] | None = Field(default=None, max_length=5)
+    jupyter_token: str | None = Field(default=None, max_length=32, pattern=_SAFE, repr=False)
+    ssh_key: str | None = Field(default=None, max_length=3072, pattern=_SAFE, repr=False)
+    ssh_password: str | None = Field(default=None, max_length=32, pattern=_SAFE, repr=False)
+    command: str | None = None
+    required_price: Price | None = None
+
+    @model_validator(mode="after")
+    def _by_type(self) -> CreateOrder:
+        if self.type == "spot" and self.spotprice is None:
+            raise ValueError("spotprice is required for a spot order")
+        if self.type == "spot" and self.required_price is not None:
+            raise ValueError("required_price applies to on-demand orders only")
+        return self

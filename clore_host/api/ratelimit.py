@@ -1,0 +1,113 @@
+"""Request spacing shared by every process on the host that uses the same state directory.
+
+CLORE.AI allows 1 request per second per token, and `create_order` once per 5 s. A daemon and a
+one-shot command may run at once, so the spacing lives in a file: an exclusive `flock` on it is
+held while waiting for the slot *and* while the request is in flight, and the time is stamped
+when the answer is back. The next request is thus sent at least `min_interval` after the
+previous one was answered, so arrivals at the server are spaced at least that much, whatever the
+network jitter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..clock import Clock
+from .errors import CloreError
+
+LOCK_NAME = "api-ratelimit"
+ORDER_INTERVAL = 5.0
+
+
+class RateLimiter:
+    """Spaces requests `min_interval` apart (create_order `order_interval` apart).
+
+    With `state_dir` None the spacing is kept in this process only.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path | None,
+        clock: Clock,
+        min_interval: float = 1.0,
+        order_interval: float = ORDER_INTERVAL,
+    ) -> None:
+        self._path = state_dir / LOCK_NAME if state_dir is not None else None
+        self._clock = clock
+        self._min_interval = min_interval
+        self._order_interval = order_interval
+        self._thread_lock = threading.Lock()
+        # In-process stamps, used when there is no state directory.
+        self._last = float("-inf")
+        self._last_order = float("-inf")
+
+    @contextlib.contextmanager
+    def slot(self, *, order: bool = False) -> Iterator[None]:
+        """Wait for the next slot and hold it until the block (one request) ends."""
+        with self._thread_lock, self._file_lock() as fd:
+            last, last_order = self._read(fd)
+            self._wait(last, self._min_interval)
+            if order:
+                self._wait(last_order, self._order_interval)
+            try:
+                yield
+            finally:
+                now = self._clock.now()
+                self._write(fd, now, now if order else last_order)
+
+    def _wait(self, last: float, interval: float) -> None:
+        while True:
+            remaining = last + interval - self._clock.now()
+            if remaining <= 0:
+                return
+            # A stamp further ahead than one interval means the clock went back: wait one
+            # interval from now rather than for the size of the jump.
+            if remaining > interval:
+                last = self._clock.now()
+                remaining = interval
+            self._clock.sleep(remaining)
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[int | None]:
+        if self._path is None:
+            yield None
+            return
+        try:
+            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise CloreError(f"rate limiter file {self._path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def _read(self, fd: int | None) -> tuple[float, float]:
+        if fd is None:
+            return self._last, self._last_order
+        os.lseek(fd, 0, os.SEEK_SET)
+        raw = os.read(fd, 256)
+        if not raw:
+            return float("-inf"), float("-inf")
+        try:
+            last, last_order = (float(part) for part in raw.decode("ascii").split())
+        except (UnicodeDecodeError, ValueError):
+            # A damaged stamp: assume a request (and an order) just went out.
+            now = self._clock.now()
+            return now, now
+        return last, last_order
+
+    def _write(self, fd: int | None, last: float, last_order: float) -> None:
+        self._last, self._last_order = last, last_order
+        if fd is None:
+            return
+        data = f"{last!r} {last_order!r}\n".encode("ascii")
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.truncate(fd, 0)
+        os.write(fd, data)

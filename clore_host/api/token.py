@@ -1,0 +1,87 @@
+"""The API token: where it comes from, and a wrapper that keeps it out of logs and reprs."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import TokenError
+
+CREDENTIAL_NAME = "clore-api-token"
+TOKEN_ENV = "CLORE_API_TOKEN"
+
+
+class Token:
+    """Holds the secret; only `reveal()` gives it out (to build the `auth` header)."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def reveal(self) -> str:
+        return self._secret
+
+    def __repr__(self) -> str:
+        return "Token(***)"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickling would write the secret out; nothing in the agent needs it.
+        raise TypeError("Token cannot be pickled")
+
+
+def load_token(token_file: Path | None, environ: Mapping[str, str] = os.environ) -> Token:
+    """The token from the systemd credential, else `token_file`, else $CLORE_API_TOKEN."""
+    creds = environ.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        credential = Path(creds) / CREDENTIAL_NAME
+        if credential.exists():
+            return _checked(_read_file(credential), f"systemd credential {credential}")
+    if token_file is not None:
+        return _checked(_read_file(token_file), f"token file {token_file}")
+    value = environ.get(TOKEN_ENV)
+    if value is None:
+        raise TokenError(
+            "no API token: set api.token_file in the config, provide the systemd credential "
+            f"{CREDENTIAL_NAME}, or set ${TOKEN_ENV}"
+        )
+    return _checked(value, f"${TOKEN_ENV}")
+
+
+def _read_file(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise TokenError(f"token file {path} not found") from None
+    except OSError as exc:
+        raise TokenError(f"token file {path}: cannot read: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise TokenError(f"token file {path} is not a regular file")
+    if mode & 0o077:
+        raise TokenError(
+            f"token file {path} is readable by group or others (mode {stat.S_IMODE(mode):04o}); "
+            f"run: chmod 600 {path}"
+        )
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TokenError(f"token file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise TokenError(f"token file {path}: cannot read: {exc.strerror}") from None
+
+
+def _checked(raw: str, where: str) -> Token:
+    secret = raw.strip()
+    if not secret:
+        raise TokenError(f"the API token in {where} is empty")
+    # It goes into an HTTP header: anything but printable ASCII without spaces is a mistake
+    # (two tokens pasted, a stray quote-less line break) and would be rejected or mangled.
+    if not all(33 <= ord(ch) <= 126 for ch in secret):
+        raise TokenError(
+            f"the API token in {where} contains spaces or characters that are not printable ASCII"
+        )
+    return Token(secret)
