@@ -1,0 +1,163 @@
+"""`clore-host api servers|config NAME`: read-only queries for the operator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..api import (
+    AuthError,
+    CloreClient,
+    CloreError,
+    DatabaseError,
+    InvalidEndpoint,
+    RateLimited,
+    TokenError,
+    TransportError,
+    load_token,
+)
+from ..api.models import MyServersResponse, ServerConfigResponse
+from ..clock import Clock, SystemClock
+from ..config import DEFAULT_API_URL, load_config
+from ..exitcodes import EXIT_AUTH, EXIT_FAILURE, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE
+from ..validation import InputFileError
+from . import add_config_option, fail
+
+# The clock the client waits on; tests substitute a FakeClock so retries do not sleep.
+CLOCK: Clock = SystemClock()
+
+RENTAL_STATUS = {0: "not rented", 1: "rented on the spot market", 2: "rented on demand"}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    api = subparsers.add_parser("api", help="query the CLORE.AI API (read-only)")
+    queries = api.add_subparsers(dest="api_command", metavar="QUERY", required=True)
+
+    servers = queries.add_parser("servers", help="list your servers (my_servers)")
+    add_config_option(servers)
+    servers.add_argument("--json", action="store_true", help="print the answer as JSON")
+    servers.set_defaults(func=_servers)
+
+    config = queries.add_parser("config", help="show one server's configuration (server_config)")
+    config.add_argument("name", help="the server's name on CLORE.AI")
+    add_config_option(config)
+    config.add_argument("--json", action="store_true", help="print the answer as JSON")
+    config.set_defaults(func=_config)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    base_url: str
+    token_file: Path | None
+    state_dir: Path | None
+    timeout: float
+    retries: int
+
+
+def _settings(args: argparse.Namespace) -> _Settings:
+    """From --config when given; else $CLORE_API_URL and the token from the environment."""
+    if not args.config:
+        url = os.environ.get("CLORE_API_URL") or DEFAULT_API_URL
+        return _Settings(url, None, None, 10.0, 3)
+    cfg = load_config(args.config)
+    # Share the daemon's rate limiter when this user may; a read by another user (no write
+    # access to the state directory) is spaced within this process only.
+    state_dir = cfg.state.dir if os.access(cfg.state.dir, os.W_OK) else None
+    api = cfg.api
+    return _Settings(api.base_url, api.token_file, state_dir, api.timeout, api.retries)
+
+
+def _run(args: argparse.Namespace, query: Callable[[CloreClient], None]) -> int:
+    try:
+        s = _settings(args)
+        token = load_token(s.token_file)
+        with CloreClient(
+            s.base_url,
+            token,
+            state_dir=s.state_dir,
+            clock=CLOCK,
+            timeout=s.timeout,
+            retries=s.retries,
+        ) as client:
+            query(client)
+    except (InputFileError, TokenError, ValueError) as exc:
+        return fail(str(exc), EXIT_INVALID)
+    except AuthError as exc:
+        return fail(f"{exc}: check the token", EXIT_AUTH)
+    except (TransportError, DatabaseError, RateLimited, InvalidEndpoint) as exc:
+        return fail(f"API unavailable: {exc}", EXIT_UNAVAILABLE)
+    except CloreError as exc:
+        return fail(str(exc), EXIT_FAILURE)
+    return EXIT_OK
+
+
+def _servers(args: argparse.Namespace) -> int:
+    def query(client: CloreClient) -> None:
+        answer = client.my_servers()
+        print(_as_json(answer) if args.json else _servers_text(answer))
+
+    return _run(args, query)
+
+
+def _config(args: argparse.Namespace) -> int:
+    def query(client: CloreClient) -> None:
+        answer = client.server_config(args.name)
+        print(_as_json(answer) if args.json else _config_text(answer))
+
+    return _run(args, query)
+
+
+def _as_json(answer: MyServersResponse | ServerConfigResponse) -> str:
+    return json.dumps(answer.model_dump(mode="json"), indent=2, sort_keys=True)
+
+
+def _servers_text(answer: MyServersResponse) -> str:
+    if not answer.servers:
+        return "no servers"
+    lines = []
+    for s in answer.servers:
+        online = {True: "online", False: "offline", None: "online ?"}[s.online]
+        lines.append(
+            f"{s.name}  id {_opt(s.id)}  {s.visibility or 'visibility ?'}  {online}  "
+            f"on-demand {_prices(s.pricing)}  spot min {_prices(s.min_spot_pricing)}"
+        )
+    return "\n".join(lines)
+
+
+def _config_text(answer: ServerConfigResponse) -> str:
+    c = answer.config
+    status = c.rental_status
+    rows = [
+        ("name", c.name),
+        ("id", _opt(c.id)),
+        ("online", _yes(c.online)),
+        ("available", f"{_yes(c.is_available())} (visibility {c.visibility or '?'})"),
+        ("rental status", f"{_opt(status)} ({RENTAL_STATUS.get(status or 0, 'unknown')})"),
+        ("on-demand", _prices(c.pricing)),
+        ("spot minimum", _prices(c.spot_pricing)),
+        ("max rental", f"{c.mrl} h" if c.mrl is not None else "?"),
+        ("gpu", str((c.specs or {}).get("gpu", "?"))),
+    ]
+    return "\n".join(f"{label:<14} {value}" for label, value in rows)
+
+
+def _prices(prices: dict[str, float] | None) -> str:
+    if not prices:
+        return "?"
+    return ", ".join(f"{_number(v)} {k}/day" for k, v in prices.items())
+
+
+def _number(value: float) -> str:
+    return f"{value:.10f}".rstrip("0").rstrip(".") or "0"
+
+
+def _yes(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "?"}[value]
+
+
+def _opt(value: object) -> str:
+    return "?" if value is None else str(value)
