@@ -1,0 +1,57 @@
+"""Small parsers and formatters shared by the policy modules: percentages, durations, prices."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..duration import format_duration, parse_duration
+
+__all__ = ["fmt_number", "fmt_price", "format_duration", "parse_duration_value", "parse_percent"]
+
+
+def parse_percent(value: Any) -> float:
+    """A percentage as written: "10%", "+5%", "-10%" or a plain number (already in percent)."""
+    if isinstance(value, bool):
+        raise ValueError('expected a percentage such as "10%" or 10')
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        text = text.removesuffix("%")
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(
+                f'{value!r} is not a percentage: write e.g. "10%", "+5%" or "-10%"'
+            ) from None
+    else:
+        raise ValueError('expected a percentage such as "10%" or 10')
+    if not math.isfinite(number):
+        raise ValueError("a percentage must be a finite number")
+    return number
+
+
+def parse_duration_value(value: Any) -> float:
+    """Seconds from a duration as written ("6h", "1h30m", 90); ValueError says what is allowed."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        seconds = parse_duration(value)
+        if math.isfinite(seconds):
+            return seconds
+    raise ValueError('expected a duration such as "30m", "6h", "1h30m" or a number of seconds')
+
+
+def fmt_price(value: float) -> str:
+    """A price with enough digits for bitcoin amounts: 0.000040, 0.0000396, 12.500000."""
+    if not math.isfinite(value):
+        return str(value)
+    text = f"{value:.12f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(6, '0')}"
+
+
+def fmt_number(value: float) -> str:
+    """A metric or threshold as people write it: 3, 87.5, 0.25."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4g}"

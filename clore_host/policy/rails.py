@@ -1,0 +1,196 @@
+"""guard(): the rails every policy carries, applied to a proposal. Pure; now = facts.now.
+
+Order for a price a rule touched: floor/ceiling, then the maximum step from the current
+price, then the minimum interval since the last price change, then the deadband. A current
+price outside [floor, ceiling] (set by hand) is brought into range in one write: the nearest
+edge stands in for the current price, and interval and deadband do not hold it out of range.
+A field no rule touched is left exactly as it is.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..facts import GPU_METRICS, Facts, PriorState, Settings
+from ._units import fmt_number, fmt_price, format_duration
+from .catalogue import PERCENT_METRICS, RENTAL_STATUSES
+from .plan import FieldPlan, Plan, unchanged_plan
+from .rules import Proposal, decide
+from .schema import PRICE_FIELDS, Policy, PriceBounds, Rails
+
+
+def make_plan(policy: Policy, facts: Facts, prior: PriorState) -> Plan:
+    """decide, then guard: the whole decision of one cycle."""
+    return guard(policy, facts, prior, decide(policy, facts))
+
+
+def guard(policy: Policy, facts: Facts, prior: PriorState, proposal: Proposal) -> Plan:
+    problem = implausible(facts, prior)
+    if problem is not None:
+        return unchanged_plan(facts.current, problem)
+    rails = policy.rails
+    current = facts.current
+    fields: dict[str, FieldPlan] = {}
+    prices: dict[str, float] = {}
+    for name in PRICE_FIELDS:
+        now_price: float = getattr(current, name)
+        rules = proposal.rules[name]
+        prices[name], clamps = (
+            _price(
+                rails, rails.bounds(name), now_price, getattr(proposal.target, name), facts, prior
+            )
+            if rules
+            else (now_price, ())
+        )
+        fields[name] = FieldPlan(
+            name, now_price, prices[name], rules, clamps, proposal.skipped[name]
+        )
+    availability = _availability(rails, facts, prior, proposal)
+    mrl = _mrl(rails, current.mrl, proposal)
+    fields["availability"], fields["mrl"] = availability, mrl
+    target = Settings(
+        prices["on_demand"], prices["spot"], bool(availability.target), int(mrl.target)
+    )
+    return Plan(current, target, fields)
+
+
+def _price(
+    rails: Rails,
+    bounds: PriceBounds,
+    current: float,
+    proposed: float,
+    facts: Facts,
+    prior: PriorState,
+) -> tuple[float, tuple[str, ...]]:
+    clamps: list[str] = []
+    floor, ceiling = bounds.floor, bounds.ceiling
+    target = proposed
+    if not target >= floor:  # also catches NaN
+        target = floor
+        clamps.append(f"clamped to floor {fmt_price(floor)}")
+    elif target > ceiling:
+        target = ceiling
+        clamps.append(f"clamped to ceiling {fmt_price(ceiling)}")
+    step = rails.max_step / 100
+    in_range = floor <= current <= ceiling
+    reference = current if in_range else (floor if current < floor else ceiling)
+    if not in_range:
+        clamps.append(f"current price outside [{fmt_price(floor)}, {fmt_price(ceiling)}]")
+    low, high = reference * (1 - step), reference * (1 + step)
+    if target > high or target < low:
+        target = max(floor, min(ceiling, high if target > high else low))
+        clamps.append(f"clamped by max step {fmt_number(rails.max_step)}%")
+    if not in_range or target == current:
+        return target, tuple(clamps)
+    last = prior.last_price_change
+    if last is not None and facts.now - last < rails.min_interval:
+        clamps.append(
+            f"held by min interval {format_duration(rails.min_interval)} "
+            f"(last change {format_duration(facts.now - last)} ago)"
+        )
+        return current, tuple(clamps)
+    change = abs(target - current) / current * 100
+    if change < rails.deadband:
+        clamps.append(
+            f"held by deadband {fmt_number(rails.deadband)}% (change {fmt_number(change)}%)"
+        )
+        return current, tuple(clamps)
+    return target, tuple(clamps)
+
+
+def _availability(rails: Rails, facts: Facts, prior: PriorState, proposal: Proposal) -> FieldPlan:
+    current = facts.current.availability
+    wanted = proposal.target.availability
+    rules = proposal.rules["availability"]
+    skipped = proposal.skipped["availability"]
+    if not rules or wanted == current:
+        return FieldPlan("availability", current, current, rules, (), skipped)
+    fault = not wanted and proposal.off_even_if_rented
+    if not wanted and facts.rental_status != "not_rented" and not fault:
+        held = "held: server is rented (only an even_if_rented rule takes it off during a rental)"
+        return FieldPlan("availability", current, current, rules, (held,), skipped)
+    since = prior.availability_since
+    # Hysteresis against flapping; a hardware-fault rule takes the server off at once.
+    if since is not None and facts.now - since < rails.availability_hold and not fault:
+        held = (
+            f"held by availability hold {format_duration(rails.availability_hold)} "
+            f"(changed {format_duration(facts.now - since)} ago)"
+        )
+        return FieldPlan("availability", current, current, rules, (held,), skipped)
+    return FieldPlan("availability", current, wanted, rules, (), skipped)
+
+
+def _mrl(rails: Rails, current: int, proposal: Proposal) -> FieldPlan:
+    rules = proposal.rules["mrl"]
+    target = proposal.target.mrl if rules else current
+    clamps: tuple[str, ...] = ()
+    if rules and target < rails.mrl.min:
+        target, clamps = rails.mrl.min, (f"clamped to mrl min {rails.mrl.min}",)
+    elif rules and target > rails.mrl.max:
+        target, clamps = rails.mrl.max, (f"clamped to mrl max {rails.mrl.max}",)
+    return FieldPlan("mrl", current, target, rules, clamps, proposal.skipped["mrl"])
+
+
+def implausible(facts: Facts, prior: PriorState) -> str | None:
+    """Why the facts cannot be trusted, or None. Checked before any rail: fail closed."""
+    if not math.isfinite(facts.now):
+        return "the clock is not a finite time"
+    current = facts.current
+    for name in PRICE_FIELDS:
+        value = getattr(current, name)
+        if not (math.isfinite(value) and value > 0):
+            return f"current {name} price {value} is not a positive number"
+    if current.mrl < 0:
+        return f"current mrl {current.mrl} is negative"
+    if facts.rental_status not in RENTAL_STATUSES:
+        return f"unknown rental status {facts.rental_status!r}"
+    if facts.expected_gpus < 0:
+        return f"expected GPU count {facts.expected_gpus} is negative"
+    if not (0 <= facts.local.hour <= 23 and 0 <= facts.local.weekday <= 6):
+        return f"local time hour {facts.local.hour} weekday {facts.local.weekday} is impossible"
+    for label, seconds in (
+        ("rental status duration", facts.rental_status_for),
+        ("idle time", facts.idle_for),
+    ):
+        if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
+            return f"{label} {seconds} is negative or not finite"
+    for gpu in facts.gpus:
+        for metric in GPU_METRICS:
+            problem = _bad_metric(metric, getattr(gpu, metric))
+            if problem:
+                return f"GPU {gpu.index} {problem}"
+    for key, values in facts.windows.items():
+        for i, value in enumerate(values):
+            problem = _bad_metric(key.metric, value)
+            if problem:
+                return f"GPU #{i} {key.agg} over {format_duration(key.seconds)}: {problem}"
+    host = facts.host
+    for label, value in (
+        ("host CPU %", host.cpu_percent),
+        ("host load", host.load1),
+        ("host memory %", host.mem_percent),
+        ("host free disk", host.disk_free_mib),
+        ("host uptime", host.uptime_s),
+    ):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            return f"{label} {value} is negative or not finite"
+    for label, when in (
+        ("last price change", prior.last_price_change),
+        ("last availability change", prior.availability_since),
+    ):
+        if when is not None and not (math.isfinite(when) and when <= facts.now):
+            return f"{label} is in the future (did the clock go back?)"
+    return None
+
+
+def _bad_metric(metric: str, value: float | None) -> str | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value < 0:
+        return f"{metric} {value} is negative or not finite"
+    if metric in ("utilization", "memory_utilization") and value > 100:
+        return f"{metric} {value} is above 100%"
+    return None
+
+
+__all__ = ["PERCENT_METRICS", "guard", "implausible", "make_plan"]
