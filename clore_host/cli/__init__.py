@@ -20,7 +20,15 @@ from ..exitcodes import (  # noqa: F401 - re-exported for the command modules
 )
 
 # Each module has `register(subparsers)`; its parsers set `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ("reprice", "status", "run", "demo", "api_cmd", "emulate")
+COMMAND_MODULES: tuple[str, ...] = (
+    "reprice",
+    "status",
+    "run",
+    "demo",
+    "api_cmd",
+    "emulate",
+    "check",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

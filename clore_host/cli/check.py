@@ -1,0 +1,67 @@
+"""`clore-host check [--config C] [--policy P]`: validate the config and the policy.
+
+Prints one OK line per file, or every problem with its place in the file; exit 0 or 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import Config, config_path, load_config
+from ..exitcodes import EXIT_INVALID, EXIT_OK
+from ..policy import load_policy
+from ..shipped import resolve_shipped
+from ..validation import InputFileError
+from . import add_config_option
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="validate the config and the policy, listing every error",
+        description="Validate the config and the policy it names (or --policy). "
+        "Exit 0 when both are valid, 2 otherwise.",
+    )
+    add_config_option(parser)
+    parser.add_argument(
+        "--policy",
+        metavar="P",
+        help="policy file, or a shipped policy by name (default, idle-discount, ...); "
+        "default: the config's policy.path",
+    )
+    parser.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    ok = True
+    config: Config | None = None
+    path = config_path(args.config)
+    # Without --config and without a readable default config, --policy alone is checked.
+    if args.config or path.exists() or not args.policy:
+        try:
+            config = load_config(path)
+        except InputFileError as exc:
+            ok = False
+            _report(exc)
+        else:
+            print(f"OK config {path} (server {config.server.name!r})")
+    policy_file: Path | None = None
+    if args.policy:
+        policy_file = resolve_shipped(args.policy, "policies")
+    elif config is not None:
+        policy_file = config.policy.path
+    if policy_file is not None:
+        try:
+            policy = load_policy(policy_file)
+        except InputFileError as exc:
+            ok = False
+            _report(exc)
+        else:
+            print(f"OK policy {policy_file} ({len(policy.rules)} rules, digest {policy.digest()})")
+    return EXIT_OK if ok else EXIT_INVALID
+
+
+def _report(exc: InputFileError) -> None:
+    print(f"clore-host: {exc.render()}", file=sys.stderr)
