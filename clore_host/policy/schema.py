@@ -341,12 +341,28 @@ def load_policy(path: str | Path) -> Policy:
     return parse_policy(load_toml(path, "policy"), str(path))
 
 
+# Pydantic's wording, in the words of a TOML file.
+_PLAIN_WORDS = (
+    ("Input should be a valid boolean", "expected true or false"),
+    ("Input should be a valid integer", "expected a whole number"),
+    ("Input should be a valid number", "expected a number"),
+    ("Input should be a finite number", "expected a finite number"),
+    ("Input should be a valid string", "expected text in quotes"),
+    ("Input should be a valid dictionary", "expected a table"),
+    ("Input should be a valid tuple", "expected a list [...]"),
+    ("Input should be a valid list", "expected a list [...]"),
+)
+
+
 def _issues(exc: ValidationError) -> Sequence[Issue]:
     out: list[Issue] = []
     for issue in issues_from_validation(exc):
         message = issue.message
         if message == "required key is missing":
             message = _REQUIRED_MESSAGES.get(issue.location, message)
+        for prefix, plain in _PLAIN_WORDS:
+            if message.startswith(prefix):
+                message = plain
         out.append(Issue(issue.location, message))
     return out
 
