@@ -408,11 +408,13 @@ class Emulator:
         if fault is not None and fault.kind != "slow":
             self._answer_fault(handler, fault, record)
             return
-        if fault is not None:
-            time.sleep(fault.delay)
         token = handler.headers.get("auth")
         payload = self._dispatch(endpoint, method, token, params, body, now)
         record(payload["code"], 200)
+        if fault is not None:
+            # The work is done and logged; only the answer is late (as when a write lands
+            # but the client times out).
+            time.sleep(fault.delay)
         _send(handler, 200, json.dumps(payload).encode())
 
     def _answer_fault(

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from clore_host.api import (
+    CreateOrder,
+    MarketplaceResponse,
+    MyOrdersResponse,
+    MyServersResponse,
+    ServerConfig,
+    ServerConfigResponse,
+    SetServerSettings,
+    SpotMarketplaceResponse,
+)
+
+VALID: dict[str, Any] = {
+    "name": "rig",
+    "availability": True,
+    "mrl": 96,
+    "on_demand": 0.0001,
+    "spot": 0.00005,
+}
+
+
+def test_valid_settings_body_is_exactly_the_five_fields() -> None:
+    assert SetServerSettings(**VALID).body() == VALID
+
+
+@pytest.mark.parametrize("missing", sorted(VALID))
+def test_settings_cannot_be_built_with_a_field_missing(missing: str) -> None:
+    fields = {k: v for k, v in VALID.items() if k != missing}
+    with pytest.raises(ValidationError) as info:
+        SetServerSettings(**fields)
+    assert info.value.errors()[0]["loc"] == (missing,)
+    assert info.value.errors()[0]["type"] == "missing"
+
+
+@pytest.mark.parametrize("field", ["mrl", "on_demand", "spot"])
+@pytest.mark.parametrize("flag", [True, False])
+def test_settings_refuse_bool_for_number(field: str, flag: bool) -> None:
+    with pytest.raises(ValidationError, match=field):
+        SetServerSettings(**{**VALID, field: flag})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("on_demand", 0.0),
+        ("on_demand", -0.0001),
+        ("spot", 0),
+        ("spot", -1e-9),
+        ("on_demand", math.inf),
+        ("spot", math.nan),
+        ("mrl", 0),
+        ("mrl", -5),
+        ("on_demand", "0.0001"),
+        ("mrl", 96.0),
+        ("availability", 1),
+        ("availability", "true"),
+        ("name", ""),
+    ],
+)
+def test_settings_refuse_bad_values(field: str, value: Any) -> None:
+    with pytest.raises(ValidationError, match=field):
+        SetServerSettings(**{**VALID, field: value})
+
+
+def test_settings_forbid_unknown_fields() -> None:
+    with pytest.raises(ValidationError, match="bitcoin_on_demand"):
+        SetServerSettings(**{**VALID, "bitcoin_on_demand": 0.0001})
+
+
+def test_int_price_is_a_number() -> None:
+    assert SetServerSettings(**{**VALID, "on_demand": 1}).on_demand == 1.0
+
+
+def test_server_config_ignores_unknown_and_tolerates_missing() -> None:
+    config = ServerConfig.model_validate(
+        {"name": "rig", "autoprice": {"on": True}, "usd_pricing": 3, "mfp_usd": 1}
+    )
+    assert config.name == "rig"
+    assert config.pricing is None and config.mrl is None and config.rental_status is None
+    assert not hasattr(config, "autoprice")
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"visibility": "public"}, True),
+        ({"visibility": "hidden"}, False),
+        ({"visibility": "private"}, False),
+        ({"visibility": "odd"}, None),
+        ({}, None),
+        ({"visibility": "public", "availability": False}, False),
+        ({"visibility": "hidden", "availability": True}, True),
+    ],
+)
+def test_is_available(fields: dict[str, Any], expected: bool | None) -> None:
+    assert ServerConfig(name="rig", **fields).is_available() is expected
+
+
+def test_server_config_response_requires_config() -> None:
+    with pytest.raises(ValidationError, match="config"):
+        ServerConfigResponse.model_validate({"code": 0, "creation_completed": True})
+
+
+def test_seed_examples_parse() -> None:
+    servers = MyServersResponse.model_validate(
+        {
+            "servers": [
+                {"name": "Michael", "connected": False, "visibility": "hidden", "init_token": "x"},
+                {"name": "Jan", "pricing": {"bitcoin": 0.00010337, "usd": 0}, "online": False},
+            ],
+            "limit": 16,
+            "code": 0,
+        }
+    )
+    assert servers.servers[1].pricing == {"bitcoin": 0.00010337, "usd": 0.0}
+    assert servers.servers[0].specs is None
+    market = MarketplaceResponse.model_validate(
+        {
+            "servers": [
+                {
+                    "id": 6,
+                    "owner": 4,
+                    "mrl": 73,
+                    "price": {"on_demand": {"bitcoin": 0.00001}, "spot": {"bitcoin": 0.000001}},
+                    "rented": False,
+                }
+            ],
+            "my_servers": [1, 2, 4],
+            "code": 0,
+        }
+    )
+    assert market.servers[0].price is not None
+    assert market.servers[0].price.spot == {"bitcoin": 0.000001}
+    orders = MyOrdersResponse.model_validate(
+        {"orders": [{"id": 36, "spot": True, "expired": True, "tcp_ports": []}], "code": 0}
+    )
+    assert orders.orders[0].expired is True and orders.orders[0].price is None
+    spot = SpotMarketplaceResponse.model_validate(
+        {
+            "market": {"offers": [{"offer_id": 39, "bid": 0.0000042, "active": True, "my": True}]},
+            "exists": True,
+            "code": 0,
+            "currency_rates_in_usd": {"bitcoin": 60000.0},
+        }
+    )
+    assert spot.market is not None and spot.market.offers[0].bid == 0.0000042
+
+
+def test_init_token_never_shown_nor_dumped() -> None:
+    servers = MyServersResponse.model_validate(
+        {"servers": [{"name": "a", "init_token": "INIT-SECRET"}], "code": 0}
+    )
+    assert "INIT-SECRET" not in repr(servers)
+    assert "INIT-SECRET" not in str(servers.model_dump())
+
+
+def test_create_order_rules() -> None:
+    with pytest.raises(ValidationError, match="spotprice is required"):
+        CreateOrder(currency="bitcoin", image="img", renting_server=6, type="spot")
+    with pytest.raises(ValidationError, match="ssh_password"):
+        CreateOrder(
+            currency="bitcoin",
+            image="img",
+            renting_server=6,
+            type="on-demand",
+            ssh_password="semi;colon",
+        )
+    with pytest.raises(ValidationError, match="ports"):
+        CreateOrder(
+            currency="bitcoin",
+            image="img",
+            renting_server=6,
+            type="on-demand",
+            ports={str(p): "tcp" for p in range(6)},
+        )
+    order = CreateOrder(
+        currency="bitcoin", image="img", renting_server=6, type="spot", spotprice=0.000001
+    )
+    assert order.body() == {
+        "currency": "bitcoin",
+        "image": "img",
+        "renting_server": 6,
+        "type": "spot",
+        "spotprice": 0.000001,
+    }
