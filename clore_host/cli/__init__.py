@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api_cmd",
     "emulate",
     "check",
+    "gpus",
 )
 
 
