@@ -9,9 +9,9 @@ from typing import Any
 
 from ..clock import SystemClock
 from ..config import DEFAULT_CONFIG_PATH, config_path, load_config
+from ..exitcodes import EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE
 from ..gpu import GpuBackendError, GpuReading, GpuSnapshot, open_backend
 from ..validation import InputFileError
-from ..exitcodes import EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE
 from . import add_config_option, fail
 
 
