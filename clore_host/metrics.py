@@ -1,0 +1,350 @@
+"""Prometheus metrics: GPUs, the server's settings, decisions, API calls, agent health.
+
+`AgentMetrics` keeps its own registry (never the global one), so several agents or tests in
+one process do not share series. GPU and settings series are rebuilt from the latest
+snapshot and cycle at each scrape: a GPU that vanished or a metric a card stopped reporting
+disappears instead of lingering, and nothing is exported as 0 for "unknown".
+Units follow Prometheus conventions: ratios 0..1, bytes, seconds, watts, hertz, celsius.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from .facts import POWER_THROTTLE_REASONS, RENTAL_STATUS_BY_CODE, THERMAL_THROTTLE_REASONS
+from .gpu.base import OTHER_THROTTLE_REASONS, GpuReading, GpuSnapshot
+
+if TYPE_CHECKING:
+    from .agent import CycleResult
+    from .policy import Plan
+
+PREFIX = "clore_host_"
+MIB = 1024 * 1024
+MHZ = 1e6
+RENTAL_STATUSES: tuple[str, ...] = tuple(RENTAL_STATUS_BY_CODE.values())
+# Every throttle reason is exported (0 or 1) so a graph shows when one starts and stops.
+KNOWN_THROTTLE_REASONS: tuple[str, ...] = tuple(
+    sorted(THERMAL_THROTTLE_REASONS | POWER_THROTTLE_REASONS | OTHER_THROTTLE_REASONS)
+)
+_GPU_LABELS = ("gpu", "uuid")
+
+# (metric name, help, how to read it from a GpuReading, scale to the base unit)
+_GPU_GAUGES: tuple[tuple[str, str, str, float], ...] = (
+    ("gpu_utilization_ratio", "GPU core utilisation (0..1).", "utilization", 0.01),
+    (
+        "gpu_memory_utilization_ratio",
+        "GPU memory controller utilisation (0..1).",
+        "memory_utilization",
+        0.01,
+    ),
+    ("gpu_temperature_celsius", "GPU core temperature.", "temperature", 1.0),
+    ("gpu_power_watts", "GPU power draw.", "power", 1.0),
+    ("gpu_power_limit_watts", "GPU enforced power limit.", "power_limit", 1.0),
+    ("gpu_memory_used_bytes", "GPU memory in use.", "memory_used", MIB),
+    ("gpu_memory_total_bytes", "GPU memory installed.", "memory_total", MIB),
+    ("gpu_sm_clock_hertz", "GPU SM clock.", "sm_clock", MHZ),
+    ("gpu_memory_clock_hertz", "GPU memory clock.", "mem_clock", MHZ),
+    (
+        "gpu_ecc_uncorrected_errors",
+        "Volatile uncorrected ECC errors since the last driver reload.",
+        "ecc_uncorrected",
+        1.0,
+    ),
+)
+
+
+def _gpu_labels(gpu: GpuReading) -> list[str]:
+    return [str(gpu.index), gpu.uuid or ""]
+
+
+class _GpuCollector:
+    """Series for the GPUs of the latest snapshot only."""
+
+    def __init__(self) -> None:
+        self.snapshot: GpuSnapshot | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot  # one read: a concurrent observe_snapshot swaps it whole
+        if snapshot is None:
+            return
+        yield _single(
+            "gpu_snapshot_timestamp_seconds",
+            "When the GPUs were last read (Unix time).",
+            snapshot.taken_at,
+        )
+        yield _single(
+            "gpus", "GPUs in the latest snapshot, lost ones included.", len(snapshot.gpus)
+        )
+        healthy = GaugeMetricFamily(
+            PREFIX + "gpu_healthy",
+            "1 when the GPU answers, 0 when it is lost (fallen off the bus, needs a reset).",
+            labels=[*_GPU_LABELS, "error"],
+        )
+        for gpu in snapshot.gpus:
+            healthy.add_metric([*_gpu_labels(gpu), gpu.error or ""], 0.0 if gpu.lost else 1.0)
+        yield healthy
+        live = [gpu for gpu in snapshot.gpus if not gpu.lost]
+        for name, doc, attr, scale in _GPU_GAUGES:
+            family = GaugeMetricFamily(PREFIX + name, doc, labels=_GPU_LABELS)
+            for gpu in live:
+                value = getattr(gpu, attr)
+                if value is not None:
+                    family.add_metric(_gpu_labels(gpu), float(value) * scale)
+            yield family
+        fan = GaugeMetricFamily(
+            PREFIX + "gpu_fan_speed_ratio",
+            "Speed of the GPU's fastest fan (0..1).",
+            labels=_GPU_LABELS,
+        )
+        pending = GaugeMetricFamily(
+            PREFIX + "gpu_memory_pages_pending",
+            "1 when retired or remapped memory pages await a GPU reset.",
+            labels=_GPU_LABELS,
+        )
+        throttled = GaugeMetricFamily(
+            PREFIX + "gpu_throttled",
+            "1 while the GPU's clocks are held down for this reason.",
+            labels=[*_GPU_LABELS, "reason"],
+        )
+        for gpu in live:
+            labels = _gpu_labels(gpu)
+            if gpu.fans:
+                fan.add_metric(labels, max(gpu.fans) / 100.0)
+            if gpu.pages_pending is not None:
+                pending.add_metric(labels, float(gpu.pages_pending))
+            for reason in sorted(set(KNOWN_THROTTLE_REASONS) | gpu.throttle):
+                throttled.add_metric([*labels, reason], float(reason in gpu.throttle))
+        yield fan
+        yield pending
+        yield throttled
+
+
+@dataclass(frozen=True)
+class _CycleState:
+    rental_status: str
+    on_demand: float
+    spot: float
+    availability: bool
+    mrl_hours: int
+    ran_at: float
+
+
+class _CycleCollector:
+    """Series for the server as the latest successful reconcile left it."""
+
+    def __init__(self, currency: str) -> None:
+        self.currency = currency
+        self.state: _CycleState | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.state
+        if state is None:
+            return
+        status = GaugeMetricFamily(
+            PREFIX + "rental_status",
+            "1 for the server's current rental status, 0 for the others.",
+            labels=["status"],
+        )
+        for name in RENTAL_STATUSES:
+            status.add_metric([name], float(name == state.rental_status))
+        yield status
+        for name, doc, value in (
+            ("on_demand_price", "On-demand price of the whole server per day.", state.on_demand),
+            ("spot_min_price", "Minimum spot price of the whole server per day.", state.spot),
+        ):
+            family = GaugeMetricFamily(PREFIX + name, doc, labels=["currency"])
+            family.add_metric([self.currency], value)
+            yield family
+        yield _single(
+            "available", "1 when the server is offered on the marketplace.", state.availability
+        )
+        yield _single("mrl_seconds", "Maximum rental length offered.", state.mrl_hours * 3600.0)
+        yield _single(
+            "last_reconcile_timestamp_seconds",
+            "When the last successful reconcile ran (Unix time, the agent's clock).",
+            state.ran_at,
+        )
+
+
+def _single(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(PREFIX + name, doc, value=float(value))
+
+
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def rule_name(reason: str) -> str:
+    """The rule's name in a plan reason such as `rule "idle discount" (idle for 7h12m)`."""
+    match = _QUOTED.search(reason)
+    if match and match.group(1):
+        return match.group(1)
+    return reason.split(" (", 1)[0].strip() or "unnamed"
+
+
+def _rules_of(plan: Plan, changed_only: bool) -> list[str]:
+    """Distinct rule names that moved a field of the plan (only changed fields if asked)."""
+    names: dict[str, None] = {}
+    for field in plan.fields.values():
+        if changed_only and not field.changed:
+            continue
+        for reason in field.rules:
+            names.setdefault(rule_name(reason))
+    return list(names)
+
+
+class AgentMetrics:
+    """Everything the agent exports, in one private registry."""
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, currency: str = "bitcoin"
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._gpus = _GpuCollector()
+        self._cycle = _CycleCollector(currency)
+        self.registry.register(self._gpus)
+        self.registry.register(self._cycle)
+        self._info = Info(
+            PREFIX + "agent",
+            "The running agent: version and policy digest.",
+            registry=self.registry,
+        )
+        self._degraded = Gauge(
+            PREFIX + "degraded",
+            "1 while the agent cannot do its job (API, GPUs or history failing).",
+            registry=self.registry,
+        )
+        self._reconciles = Counter(
+            PREFIX + "reconciles",
+            "Successful reconcile cycles by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self._decisions = Counter(
+            PREFIX + "rule_decisions",
+            "Reconcile cycles in which a rule moved a setting, by rule.",
+            ["rule"],
+            registry=self.registry,
+        )
+        self._changes = Counter(
+            PREFIX + "rule_changes_applied",
+            "Settings writes applied, by each rule that caused them.",
+            ["rule"],
+            registry=self.registry,
+        )
+        self._api = Counter(
+            PREFIX + "api_requests",
+            "CLORE.AI API requests (each HTTP attempt) by endpoint and result code.",
+            ["endpoint", "code"],
+            registry=self.registry,
+        )
+        self._degraded.set(0)
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def observe_snapshot(self, snapshot: GpuSnapshot) -> None:
+        self._gpus.snapshot = snapshot
+
+    def observe_cycle(self, result: CycleResult) -> None:
+        """Record a successful reconcile: settings now in force, and the rules behind them."""
+        plan = result.plan
+        changed = result.outcome == "changed"
+        settings = plan.target if changed else plan.current
+        self._cycle.state = _CycleState(
+            rental_status=result.facts.rental_status,
+            on_demand=float(settings.on_demand),
+            spot=float(settings.spot),
+            availability=bool(settings.availability),
+            mrl_hours=int(settings.mrl),
+            ran_at=result.facts.now,
+        )
+        self._reconciles.labels(result.outcome).inc()
+        for rule in _rules_of(plan, changed_only=False):
+            self._decisions.labels(rule).inc()
+        if changed:
+            for rule in _rules_of(plan, changed_only=True):
+                self._changes.labels(rule).inc()
+
+    def on_api_response(self, endpoint: str, outcome: str) -> None:
+        """The API client's `on_response` hook: one call per HTTP attempt."""
+        self._api.labels(endpoint, outcome).inc()
+
+    def set_info(self, version: str, policy_digest: str) -> None:
+        self._info.info({"version": version, "policy_digest": policy_digest})
+
+    def set_degraded(self, degraded: bool) -> None:
+        self._degraded.set(1 if degraded else 0)
+
+    # -- output --------------------------------------------------------------------------
+
+    def serve(self, listen: str) -> MetricsServer:
+        """Serve /metrics on "host:port" (port 0 picks a free one); binds to that host only."""
+        return MetricsServer(self.registry, listen)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """Split "host:port" or "[v6]:port"; the host is required so nothing binds by surprise."""
+    host, sep, port_text = listen.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""  # an unbracketed IPv6 address is ambiguous
+    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(
+            f'metrics listen address {listen!r} is not "host:port" '
+            '(e.g. "127.0.0.1:9876" or "[::1]:9876")'
+        )
+    return host, int(port_text)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a scrape every few seconds is not worth a log line
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class MetricsServer:
+    """The /metrics HTTP endpoint, served from a daemon thread until `close()`."""
+
+    def __init__(self, registry: CollectorRegistry, listen: str) -> None:
+        host, port = parse_listen(listen)
+        try:
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        except socket.gaierror as exc:
+            raise OSError(f"cannot serve metrics on {listen}: {exc.strerror}") from None
+        server_class = type("_BoundServer", (_Server,), {"address_family": family})
+        try:
+            self._httpd: WSGIServer = make_server(
+                host, port, make_wsgi_app(registry), server_class, handler_class=_QuietHandler
+            )
+        except OSError as exc:
+            raise OSError(f"cannot serve metrics on {listen}: {exc.strerror or exc}") from None
+        self.host = host
+        self.port: int = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.1,), name="metrics-http", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
