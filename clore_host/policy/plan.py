@@ -33,7 +33,8 @@ class FieldPlan:
 
     @property
     def changed(self) -> bool:
-        return self.target != self.current
+        # `is` first: a blocked plan keeps a NaN current price as its target, unchanged.
+        return not (self.target is self.current or self.target == self.current)
 
     def explain(self) -> str:
         now = format_setting(self.name, self.current)

@@ -1,0 +1,210 @@
+"""guard(): each rail on its own, with the words it adds to the plan."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from clore_host.facts import GpuNow, HostNow, PriorState, Settings, WindowKey
+from clore_host.policy import make_plan
+
+from .factories import BASE, T0, make_facts, make_policy
+
+NO_PRIOR = PriorState()
+
+
+def _scale(field: str, factor: float, name: str = "r") -> dict[str, object]:
+    return {"name": name, "then": {field: {"scale": factor}}}
+
+
+def test_explain_line_in_the_documented_form() -> None:
+    policy = make_policy(
+        [
+            {
+                "name": "idle discount",
+                "when": {"fact": "idle_for", "op": ">=", "value": "6h"},
+                "then": {"spot": {"scale": 0.8}},
+            }
+        ]
+    )
+    facts = make_facts(idle_for=7 * 3600 + 720, current=Settings(0.0001, 0.00004, True, 72))
+    plan = make_plan(policy, facts, NO_PRIOR)
+    assert plan.target.spot == pytest.approx(0.000036)
+    assert plan.explain() == [
+        "on_demand 0.000100 unchanged",
+        'spot 0.000040 -> 0.000036: rule "idle discount" (idle for 7h12m); clamped by max step 10%',
+        "availability true unchanged",
+        "mrl 72 unchanged",
+    ]
+    assert plan.changed and plan.changed_fields() == ("spot",)
+    assert plan.reasons() == [plan.explain()[1]]
+
+
+@pytest.mark.parametrize(
+    ("action", "expected", "words"),
+    [
+        ({"set": 0.00006}, 0.00006, None),
+        ({"scale": 0.1}, 0.00006, "clamped to floor 0.000060"),
+        ({"scale": 10.0}, 0.0003, "clamped to ceiling 0.000300"),
+    ],
+)
+def test_floor_and_ceiling(action: dict[str, float], expected: float, words: str | None) -> None:
+    policy = make_policy([{"name": "r", "then": {"on_demand": action}}], max_step="100%")
+    current = (
+        Settings(0.00007, 0.00005, True, 72)
+        if expected < 0.0001
+        else BASE._replace(on_demand=0.00028)
+    )
+    plan = make_plan(policy, make_facts(current=current), NO_PRIOR)
+    assert plan.target.on_demand == pytest.approx(expected)
+    if words:
+        assert words in plan.fields["on_demand"].clamps
+
+
+def test_relative_to_results_are_clamped_too() -> None:
+    policy = make_policy(
+        [{"name": "r", "then": {"spot": {"relative_to": "on_demand", "factor": 0.01}}}],
+        max_step="100%",
+    )
+    plan = make_plan(policy, make_facts(), NO_PRIOR)
+    assert plan.target.spot == 0.00003
+    assert plan.fields["spot"].clamps == ("clamped to floor 0.000030",)
+
+
+def test_max_step_limits_each_write_from_current() -> None:
+    policy = make_policy([_scale("on_demand", 2.0)], max_step="10%")
+    plan = make_plan(policy, make_facts(), NO_PRIOR)
+    assert plan.target.on_demand == pytest.approx(0.00011)
+    assert plan.fields["on_demand"].clamps == ("clamped by max step 10%",)
+
+
+@pytest.mark.parametrize(
+    ("current", "factor", "expected", "why"),
+    [
+        (0.00001, 0.5, 0.00006, "below the floor: the floor wins, whatever the rule wants"),
+        (0.00001, 10.0, 0.000066, "into range, then at most one step above the floor"),
+        (0.001, 1.5, 0.0003, "above the ceiling: the ceiling wins"),
+    ],
+)
+def test_current_outside_range_is_brought_in_at_once(
+    current: float, factor: float, expected: float, why: str
+) -> None:
+    policy = make_policy([_scale("on_demand", factor)])
+    prior = PriorState(last_price_change=T0 - 60)  # inside min interval: still corrected
+    plan = make_plan(policy, make_facts(current=BASE._replace(on_demand=current)), prior)
+    assert plan.target.on_demand == pytest.approx(expected), why
+    assert any("outside" in c for c in plan.fields["on_demand"].clamps)
+
+
+def test_min_interval_holds_prices() -> None:
+    policy = make_policy([_scale("on_demand", 0.9)], min_interval="30m")
+    held = make_plan(policy, make_facts(), PriorState(last_price_change=T0 - 600))
+    assert held.target == BASE and not held.changed
+    assert held.fields["on_demand"].clamps == ("held by min interval 30m (last change 10m ago)",)
+    free = make_plan(policy, make_facts(), PriorState(last_price_change=T0 - 1800))
+    assert free.target.on_demand == pytest.approx(0.00009)
+
+
+def test_deadband_drops_small_changes() -> None:
+    policy = make_policy([_scale("on_demand", 0.995)], deadband="1%")
+    plan = make_plan(policy, make_facts(), NO_PRIOR)
+    assert plan.target.on_demand == 0.0001
+    assert plan.fields["on_demand"].clamps == ("held by deadband 1% (change 0.5%)",)
+    bigger = make_plan(make_policy([_scale("on_demand", 0.98)]), make_facts(), NO_PRIOR)
+    assert bigger.target.on_demand == pytest.approx(0.000098)
+
+
+OFF = {"name": "off", "then": {"availability": False}}
+
+
+@pytest.mark.parametrize("status", ["spot", "on_demand"])
+def test_availability_never_off_while_rented(status: str) -> None:
+    plan = make_plan(make_policy([OFF]), make_facts(status=status), NO_PRIOR)  # type: ignore[arg-type]
+    assert plan.target.availability is True
+    assert "server is rented" in plan.fields["availability"].clamps[0]
+
+
+def test_even_if_rented_switches_off_at_once() -> None:
+    policy = make_policy([{**OFF, "even_if_rented": True}])
+    prior = PriorState(availability_since=T0 - 60)  # the hold does not delay a fault
+    plan = make_plan(policy, make_facts(status="on_demand"), prior)
+    assert plan.target.availability is False
+
+
+def test_availability_hold_then_flip() -> None:
+    on = {"name": "on", "then": {"availability": True}}
+    off_now = BASE._replace(availability=False)
+    policy = make_policy([on], availability_hold="30m")
+    held = make_plan(policy, make_facts(current=off_now), PriorState(availability_since=T0 - 600))
+    assert held.target.availability is False
+    assert held.fields["availability"].clamps == (
+        "held by availability hold 30m (changed 10m ago)",
+    )
+    later = make_plan(policy, make_facts(current=off_now), PriorState(availability_since=T0 - 1800))
+    assert later.target.availability is True
+    off_policy = make_policy([OFF], availability_hold="30m")
+    assert (
+        make_plan(off_policy, make_facts(), PriorState(availability_since=T0 - 600)).target == BASE
+    )
+
+
+@pytest.mark.parametrize(("mrl", "expected"), [(1, 6), (3000, 720), (100, 100)])
+def test_mrl_bounds(mrl: int, expected: int) -> None:
+    policy = make_policy([{"name": "m", "then": {"mrl": mrl}}], mrl={"min": 1, "max": 3000})
+    # The file may not name an mrl outside its rails; a tighter copy of the rails clamps.
+    tight = policy.model_copy(
+        update={"rails": policy.rails.model_copy(update={"mrl": type(policy.rails.mrl)()})}
+    )
+    assert make_plan(tight, make_facts(), NO_PRIOR).target.mrl == expected
+
+
+def test_untouched_fields_stay_even_when_outside_the_rails() -> None:
+    current = Settings(0.00001, 0.001, True, 5000)
+    plan = make_plan(
+        make_policy([{"name": "m", "then": {"availability": True}}]),
+        make_facts(current=current),
+        NO_PRIOR,
+    )
+    assert plan.target == current
+
+
+@pytest.mark.parametrize(
+    ("facts_kwargs", "words"),
+    [
+        ({"current": Settings(math.nan, 0.00005, True, 72)}, "current on_demand price nan"),
+        ({"current": Settings(0.0001, 0.0, True, 72)}, "current spot price 0.0"),
+        ({"current": Settings(0.0001, -1.0, True, 72)}, "current spot price -1.0"),
+        ({"gpus": [GpuNow(0, utilization=-3.0)]}, "GPU 0 utilization -3.0"),
+        ({"gpus": [GpuNow(0, utilization=130.0)]}, "above 100%"),
+        ({"gpus": [GpuNow(0, power=math.inf)]}, "GPU 0 power inf"),
+        ({"idle_for": -5.0}, "idle time -5.0"),
+        ({"host": HostNow(load1=-1.0)}, "host load -1.0"),
+        ({"windows": {WindowKey("temperature", "max", 1800.0): (-4.0,)}}, "temperature -4.0"),
+    ],
+)
+def test_implausible_facts_block_the_plan(facts_kwargs: dict[str, object], words: str) -> None:
+    policy = make_policy([_scale("on_demand", 0.9), OFF])
+    facts = make_facts(**facts_kwargs)  # type: ignore[arg-type]
+    plan = make_plan(policy, facts, NO_PRIOR)
+    assert plan.blocked is not None and words in plan.blocked
+    assert plan.target == plan.current and not plan.changed
+    assert plan.explain()[0] == f"blocked: {plan.blocked}"
+    assert plan.reasons() == []
+
+
+def test_prior_change_in_the_future_blocks() -> None:
+    policy = make_policy([_scale("on_demand", 0.9)])
+    plan = make_plan(policy, make_facts(), PriorState(last_price_change=T0 + 3600))
+    assert plan.blocked == "last price change is in the future (did the clock go back?)"
+
+
+def test_to_dict_is_json_ready() -> None:
+    import json
+
+    policy = make_policy([_scale("on_demand", 0.9)])
+    data = make_plan(policy, make_facts(), NO_PRIOR).to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["target"]["on_demand"] == pytest.approx(0.00009)
+    assert data["fields"]["on_demand"]["rules"] == ['rule "r" (always)']
+    assert data["changed"] is True and data["blocked"] is None

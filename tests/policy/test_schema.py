@@ -1,0 +1,239 @@
+"""Policy files: validation names every problem, its place and what is allowed there."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clore_host.facts import WindowKey
+from clore_host.policy import load_policy, parse_policy
+from clore_host.shipped import shipped_dir
+from clore_host.validation import InputFileError
+
+from .factories import rails
+
+GOOD: dict[str, Any] = {
+    "version": 1,
+    "rails": rails(),
+    "rule": [
+        {
+            "name": "idle",
+            "when": {
+                "all": [
+                    {"fact": "rental_status", "op": "==", "value": "not_rented"},
+                    {"metric": "utilization", "window": "1h", "op": "<", "value": 10},
+                ]
+            },
+            "then": {"on_demand": {"scale": 0.9}},
+        }
+    ],
+}
+
+
+def _errors(data: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(InputFileError) as info:
+        parse_policy(data, "p.toml")
+    assert info.value.kind == "policy" and info.value.file == "p.toml"
+    return {i.location: i.message for i in info.value.issues}
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    """GOOD with one key replaced; path like "rule.0.when.all.1.metric"."""
+    data = copy.deepcopy(GOOD)
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node: Any = data
+    for part in parents:
+        node = node[part]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return data
+
+
+_DELETE = object()
+
+
+def test_good_policy_parses_with_defaults() -> None:
+    policy = parse_policy(GOOD)
+    assert policy.version == 1 and policy.idle_threshold == 10 and policy.overheat_c == 88
+    assert policy.rails.max_step == 10 and policy.rails.min_interval == 1800
+    assert policy.rails.mrl.min == 6 and policy.rails.mrl.max == 720
+    assert policy.window_keys() == frozenset({WindowKey("utilization", "avg", 3600.0)})
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "location", "fragment"),
+    [
+        ("version", 2, "version", "use version = 1"),
+        ("version", _DELETE, "version", "required: version = 1"),
+        ("colour", "red", "colour", "unknown key"),
+        ("rails", _DELETE, "rails", "floor and a ceiling"),
+        ("rails.spot", {"ceiling": 0.001}, "rails.spot.floor", "without price floors is refused"),
+        (
+            "rails.spot",
+            {"floor": 0.001, "ceiling": 0.0001},
+            "rails.spot.ceiling",
+            "below the floor",
+        ),
+        ("rails.on_demand", {"floor": 0, "ceiling": 1}, "rails.on_demand.floor", "greater than 0"),
+        ("rails.max_step", "ten", "rails.max_step", "not a percentage"),
+        ("rails.max_step", "0%", "rails.max_step", "greater than 0"),
+        ("rails.min_interval", "soon", "rails.min_interval", "duration"),
+        ("rails.mrl", {"min": 10, "max": 5}, "rails.mrl.max", "below min"),
+        ("rule.0.name", "", "rule[0].name", "at least 1 character"),
+        ("rule.0.when.all.0.fact", "rental", "rule[0].when.all[0].fact", "unknown fact 'rental'"),
+        ("rule.0.when.all.0.value", "idle", "rule[0].when.all[0].value", '"not_rented"'),
+        ("rule.0.when.all.0.op", ">", "rule[0].when.all[0].op", "use one of ==, !=, in, not in"),
+        ("rule.0.when.all.1.metric", "gpu_util", "rule[0].when.all[1].metric", "utilization"),
+        ("rule.0.when.all.1.agg", "median", "rule[0].when.all[1].agg", "avg, min, max, p95"),
+        ("rule.0.when.all.1.gpus", "most", "rule[0].when.all[1].gpus", "any, all, sum, mean"),
+        ("rule.0.when.all.1.window", "-1h", "rule[0].when.all[1].window", "duration"),
+        ("rule.0.when.all.1.value", "high", "rule[0].when.all[1].value", "expected a number"),
+        ("rule.0.when.all.1.colour", 1, "rule[0].when.all[1].colour", "unknown key"),
+        ("rule.0.when.all", [], "rule[0].when.all", "at least one condition"),
+        ("rule.0.when", {"fact": "rented", "all": []}, "rule[0].when", "exactly one of"),
+        (
+            "rule.0.when",
+            {"fact": "hour", "window": "1h", "value": 3},
+            "rule[0].when.window",
+            "only to metric",
+        ),
+        (
+            "rule.0.when",
+            {"metric": "power", "agg": "max", "op": ">", "value": 3},
+            "rule[0].when.agg",
+            "needs a window",
+        ),
+        (
+            "rule.0.when",
+            {"fact": "idle_for", "op": "==", "value": "1h"},
+            "rule[0].when.op",
+            "use one of <, <=, >, >=, between",
+        ),
+        (
+            "rule.0.when",
+            {"fact": "idle_for", "op": ">", "value": "soon"},
+            "rule[0].when.value",
+            "duration",
+        ),
+        ("rule.0.when", {"fact": "hour", "op": "==", "value": 24}, "rule[0].when.value", "0 to 23"),
+        (
+            "rule.0.when",
+            {"fact": "weekday", "op": "in", "value": ["funday"]},
+            "rule[0].when.value",
+            '"mon".."sun"',
+        ),
+        (
+            "rule.0.when",
+            {"fact": "host.load1", "op": "between", "value": [5, 2]},
+            "rule[0].when.value",
+            "low < high",
+        ),
+        (
+            "rule.0.when",
+            {"fact": "gpu_lost", "value": "yes"},
+            "rule[0].when.value",
+            "true or false",
+        ),
+        ("rule.0.when", {"fact": "gpu_count", "op": ">"}, "rule[0].when.value", "required"),
+        ("rule.0.then", {}, "rule[0].then", "changes nothing"),
+        (
+            "rule.0.then",
+            {"on_demand": {"scale": 0.9, "set": 0.0001}},
+            "rule[0].then.on_demand",
+            "exactly one of",
+        ),
+        (
+            "rule.0.then",
+            {"on_demand": {"scale": -1}},
+            "rule[0].then.on_demand.scale",
+            "greater than 0",
+        ),
+        (
+            "rule.0.then",
+            {"on_demand": {"step": "-100%"}},
+            "rule[0].then.on_demand.step",
+            "greater than -100",
+        ),
+        (
+            "rule.0.then",
+            {"spot": {"relative_to": "on_demand"}},
+            "rule[0].then.spot.factor",
+            "needs a factor",
+        ),
+        (
+            "rule.0.then",
+            {"spot": {"relative_to": "spot", "factor": 1}},
+            "rule[0].then.spot.relative_to",
+            'only be relative to "on_demand"',
+        ),
+        (
+            "rule.0.then",
+            {
+                "spot": {"relative_to": "on_demand", "factor": 1},
+                "on_demand": {"relative_to": "spot", "factor": 1},
+            },
+            "rule[0].then.spot.relative_to",
+            "each other",
+        ),
+        (
+            "rule.0.then",
+            {"on_demand": {"set": 0.01}},
+            "rule[0].then.on_demand.set",
+            "outside rails.on_demand",
+        ),
+        ("rule.0.then", {"mrl": 2000}, "rule[0].then.mrl", "outside rails.mrl"),
+        ("rule.0.then", {"availability": "off"}, "rule[0].then.availability", "true or false"),
+        ("rule.0.even_if_rented", True, "rule[0].even_if_rented", "availability = false"),
+        ("rule.0.stop", "yes", "rule[0].stop", "true or false"),
+    ],
+)
+def test_each_mistake_is_located(path: str, value: Any, location: str, fragment: str) -> None:
+    errors = _errors(_with(path, value))
+    assert location in errors, errors
+    assert fragment in errors[location]
+
+
+def test_every_mistake_is_reported_at_once() -> None:
+    data = _with("rails.spot", {"ceiling": 0.001})
+    data["rule"][0]["when"]["all"][1]["metric"] = "gpu_util"
+    data["rule"][0]["then"] = {"mrl": "long"}
+    assert set(_errors(data)) == {
+        "rails.spot.floor",
+        "rule[0].when.all[1].metric",
+        "rule[0].then.mrl",
+    }
+
+
+def test_rule_names_are_unique() -> None:
+    data = copy.deepcopy(GOOD)
+    data["rule"].append(copy.deepcopy(data["rule"][0]))
+    assert "already the name of rule[0]" in _errors(data)["rule[1].name"]
+
+
+def test_digest_is_of_the_normalised_policy() -> None:
+    same = _with("rails.min_interval", 1800)
+    same["rails"]["max_step"] = 10
+    assert parse_policy(same).digest() == parse_policy(GOOD).digest()
+    assert parse_policy(GOOD) == parse_policy(copy.deepcopy(GOOD))
+    other = _with("rails.spot", {"floor": 0.00004, "ceiling": 0.0002})
+    assert parse_policy(other).digest() != parse_policy(GOOD).digest()
+
+
+def test_load_policy_reports_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="file not found"):
+        load_policy(tmp_path / "nope.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("version = \n")
+    with pytest.raises(InputFileError, match="TOML syntax error"):
+        load_policy(broken)
+
+
+@pytest.mark.parametrize("path", sorted(shipped_dir("policies").glob("*.toml")), ids=str)
+def test_shipped_policies_load(path: Path) -> None:
+    policy = load_policy(path)
+    assert policy.rules
