@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from typing import TextIO
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -51,15 +52,15 @@ def under_systemd(environ: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("JOURNAL_STREAM") or env.get("INVOCATION_ID"))
 
 
-def stderr_is_journal(environ: Mapping[str, str] | None = None) -> bool:
-    """True when stderr is the journal's stream (systemd.exec(5): compare device and inode)."""
+def is_journal(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """True when `stream` is the journal's (systemd.exec(5): compare device and inode)."""
     env = os.environ if environ is None else environ
-    stream = env.get("JOURNAL_STREAM", "")
+    journal = env.get("JOURNAL_STREAM", "")
     try:
-        st = os.fstat(sys.stderr.fileno())
-    except (OSError, ValueError, AttributeError):
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a buffer, say)
         return False
-    return stream == f"{st.st_dev}:{st.st_ino}"
+    return journal == f"{st.st_dev}:{st.st_ino}"
 
 
 # -- values ------------------------------------------------------------------------------
@@ -241,12 +242,17 @@ class SecretFilter(logging.Filter):
 
 
 def make_formatter(
-    fmt: str = "auto", environ: Mapping[str, str] | None = None
+    fmt: str = "auto",
+    environ: Mapping[str, str] | None = None,
+    stream: TextIO | None = None,
 ) -> logging.Formatter:
+    """The formatter for `fmt`, adapted to systemd when `environ` says it runs under it."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown log format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    systemd = under_systemd(environ)
-    options = {"timestamps": not systemd, "priority_prefix": stderr_is_journal(environ)}
+    options = {
+        "timestamps": not under_systemd(environ),
+        "priority_prefix": is_journal(stream or sys.stderr, environ),
+    }
     return JsonFormatter(**options) if fmt == "json" else KeyValueFormatter(**options)
 
 
@@ -259,15 +265,16 @@ def parse_level(level: str) -> int:
         ) from None
 
 
-def setup_logging(level: str = "info", fmt: str = "auto") -> None:
-    """Send every log record to stderr, one line each; replaces an earlier setup."""
+def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Send every log record to stderr (or `stream`), one line each; replaces an earlier setup."""
     global _handler, _secrets
     levelno = parse_level(level)
-    formatter = make_formatter(fmt)
+    stream = stream or sys.stderr
+    formatter = make_formatter(fmt, stream=stream)
     root = logging.getLogger()
     if _handler is not None:
         root.removeHandler(_handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     _secrets = _secrets or SecretFilter()
     handler.addFilter(_secrets)
