@@ -29,7 +29,6 @@ from .validation import InputFileError
 log = logging.getLogger(__name__)
 
 
-
 class ServerDataError(CloreError):
     """server_config answered, but without a value the agent needs (or with a nonsense one)."""
 
@@ -179,9 +178,7 @@ class Agent:
         """Read the GPUs and the host and store them in history."""
         snapshot = self.gpus.read()
         host = read_host(self.config.state.dir)
-        self.history.record_sample(
-            self.clock.now(), [gpu.to_now() for gpu in snapshot.gpus], host
-        )
+        self.history.record_sample(self.clock.now(), [gpu.to_now() for gpu in snapshot.gpus], host)
         return snapshot
 
     def observe(self, server: ServerConfig, snapshot: GpuSnapshot) -> Facts:
@@ -268,7 +265,9 @@ class Agent:
                 notes.append(f"change #{change.id} from an interrupted run had been applied")
             else:
                 self.history.mark_change(change.id, "abandoned", now)
-                notes.append(f"change #{change.id} from an interrupted run never reached the server")
+                notes.append(
+                    f"change #{change.id} from an interrupted run never reached the server"
+                )
         for note in notes:
             log.warning("%s", note)
         return tuple(notes)

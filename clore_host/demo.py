@@ -69,12 +69,12 @@ def simulate_day(
         emulator.start()
         try:
             config = demo_config(Path(tmp), emulator.url, policy)
-            client = CloreClient(
-                emulator.url, Token(DEMO_TOKEN), state_dir=Path(tmp), clock=clock
-            )
+            client = CloreClient(emulator.url, Token(DEMO_TOKEN), state_dir=Path(tmp), clock=clock)
             agent = Agent.open(config, clock=clock, client=client)
             try:
-                yield from _drive(agent, emulator, clock, hours, sample_step, reconcile_step, rentals)
+                yield from _drive(
+                    agent, emulator, clock, hours, sample_step, reconcile_step, rentals
+                )
             finally:
                 agent.close()
         finally:
@@ -135,7 +135,9 @@ def format_entry(entry: TimelineEntry) -> list[str]:
 def run_demo(write: Callable[[str], None] = print, **kwargs: str | float) -> list[TimelineEntry]:
     """Print the timeline of a simulated day; return its entries."""
     write("clore-host demo: a simulated day on the built-in emulator with a fake GPU")
-    write("  00:00-10:00 idle, 10:00-22:00 rented on demand and busy, 18:00-20:00 the GPU overheats")
+    write(
+        "  00:00-10:00 idle, 10:00-22:00 rented on demand and busy, 18:00-20:00 the GPU overheats"
+    )
     write("")
     write("time   rental     util  temp  on_demand   spot        avail  mrl  decision")
     entries: list[TimelineEntry] = []
@@ -146,6 +148,8 @@ def run_demo(write: Callable[[str], None] = print, **kwargs: str | float) -> lis
     changes = sum(1 for e in entries if e.result.outcome == "changed")
     span = format_duration(entries[-1].at) if entries else "0s"
     write("")
-    write(f"{len(entries)} decisions over {span}, {changes} changes written; no token, GPU or "
-          "network was needed.")
+    write(
+        f"{len(entries)} decisions over {span}, {changes} changes written; no token, GPU or "
+        "network was needed."
+    )
     return entries

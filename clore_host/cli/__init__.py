@@ -9,8 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-
-from ..exitcodes import (  # noqa: F401 - re-exported for the command modules
+from ..exitcodes import (
     EXIT_AUTH,
     EXIT_FAILURE,
     EXIT_INVALID,
@@ -18,6 +17,19 @@ from ..exitcodes import (  # noqa: F401 - re-exported for the command modules
     EXIT_OK,
     EXIT_UNAVAILABLE,
 )
+
+__all__ = [
+    "EXIT_AUTH",
+    "EXIT_FAILURE",
+    "EXIT_INVALID",
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "EXIT_UNAVAILABLE",
+    "add_config_option",
+    "build_parser",
+    "fail",
+    "main",
+]
 
 # Each module has `register(subparsers)`; its parsers set `func(args) -> int`.
 COMMAND_MODULES: tuple[str, ...] = (

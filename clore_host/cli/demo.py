@@ -13,7 +13,9 @@ def register(sub: Any) -> None:
         "demo",
         help="run the agent over a simulated day (emulator + fake GPU; no token or GPU needed)",
     )
-    demo.add_argument("--policy", default="default", help="a shipped policy name (default: default)")
+    demo.add_argument(
+        "--policy", default="default", help="a shipped policy name (default: default)"
+    )
     demo.add_argument("--hours", type=float, default=24.0, help="length of the simulated run")
     demo.set_defaults(func=_demo)
 

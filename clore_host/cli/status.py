@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
     history = sub.add_parser("history", help="applied changes with their reasons")
     add_config_option(history)
     history.add_argument(
-        "--since", default="7d", help="how far back: a duration (\"24h\", \"7d\") or an ISO date"
+        "--since", default="7d", help='how far back: a duration ("24h", "7d") or an ISO date'
     )
     history.add_argument("--json", action="store_true", help="print as JSON")
     history.set_defaults(func=run_history)
@@ -59,22 +59,30 @@ def run_status(args: argparse.Namespace) -> int:
         "rental_status": rental,
         "settings": settings._asdict(),
         "gpus": [
-            {"index": g.index, "name": g.name, "lost": g.lost, "utilization": g.utilization,
-             "temperature": g.temperature, "power": g.power}
+            {
+                "index": g.index,
+                "name": g.name,
+                "lost": g.lost,
+                "utilization": g.utilization,
+                "temperature": g.temperature,
+                "power": g.power,
+            }
             for g in snapshot.gpus
         ],
         "last_decision": None if decision is None else {"ts": decision[0], "plan": decision[1]},
-        "last_change": None if change is None else {
-            "ts": change.ts, "after": change.after._asdict(), "reasons": list(change.reasons)
-        },
+        "last_change": None
+        if change is None
+        else {"ts": change.ts, "after": change.after._asdict(), "reasons": list(change.reasons)},
     }
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True))
         return EXIT_OK
     s = settings
     print(f"server      {doc['server']} ({rental.replace('_', ' ')})")
-    print(f"settings    on_demand={s.on_demand:.8g} spot={s.spot:.8g} "
-          f"availability={'on' if s.availability else 'off'} mrl={s.mrl}h")
+    print(
+        f"settings    on_demand={s.on_demand:.8g} spot={s.spot:.8g} "
+        f"availability={'on' if s.availability else 'off'} mrl={s.mrl}h"
+    )
     for g in snapshot.gpus:
         state = "LOST" if g.lost else f"{g.utilization or 0:.0f}% {g.temperature or 0:.0f}C"
         print(f"gpu {g.index}       {g.name or '?'}: {state}")
@@ -119,11 +127,22 @@ def run_history(args: argparse.Namespace) -> int:
         code, message = classify_error(exc)
         return fail(message, code)
     if args.json:
-        print(json.dumps([
-            {"id": c.id, "ts": c.ts, "server": c.server, "before": c.before._asdict(),
-             "after": c.after._asdict(), "reasons": list(c.reasons)}
-            for c in changes
-        ], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": c.id,
+                        "ts": c.ts,
+                        "server": c.server,
+                        "before": c.before._asdict(),
+                        "after": c.after._asdict(),
+                        "reasons": list(c.reasons),
+                    }
+                    for c in changes
+                ],
+                indent=2,
+            )
+        )
         return EXIT_OK
     if not changes:
         print(f"no changes applied in the last {format_duration(time.time() - since)}")

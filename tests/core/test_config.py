@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clore_host.config import DEFAULT_CONFIG_PATH, config_path, load_config
+from clore_host.validation import InputFileError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_minimal_config_gets_safe_defaults_and_resolves_relative_paths(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[server]\nname = "rig"\n[gpu]\nbackend = "fake"\nscenario = "scen.toml"\n'
+        '[state]\ndir = "state"\n[agent]\nreconcile_interval = "5m"\n',
+    )
+    config = load_config(path)
+    assert config.server.currency == "bitcoin"
+    assert config.agent.reconcile_interval == 300
+    assert config.agent.sample_interval == 10
+    assert config.gpu.scenario == (tmp_path / "scen.toml").resolve()
+    assert config.state.dir == (tmp_path / "state").resolve()
+    assert config.api.base_url == "https://api.clore.ai/v1"
+
+
+def test_every_error_is_reported_with_its_location(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'timezone = "Mars/Olympus"\n[server]\nname = "rig"\nexpected_gpus = -1\nfoo = 1\n'
+        '[agent]\nsample_interval = "often"\n[gpu]\nbackend = "amd"\n',
+    )
+    with pytest.raises(InputFileError) as info:
+        load_config(path)
+    locations = {issue.location for issue in info.value.issues}
+    assert {
+        "timezone",
+        "server.expected_gpus",
+        "server.foo",
+        "agent.sample_interval",
+        "gpu.backend",
+    } <= locations
+    text = info.value.render()
+    assert str(path) in text and "unknown key" in text and "Mars/Olympus" in text
+
+
+def test_missing_server_name_and_syntax_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match=r"server: required key is missing"):
+        load_config(write(tmp_path, "[api]\n"))
+    with pytest.raises(InputFileError, match=r"TOML syntax error"):
+        load_config(write(tmp_path, "[server\nname='x'"))
+    with pytest.raises(InputFileError, match=r"file not found"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_only_bitcoin_pricing_is_accepted(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match=r"server.currency"):
+        load_config(write(tmp_path, '[server]\nname = "rig"\ncurrency = "CLORE-Blockchain"\n'))
+
+
+def test_config_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLORE_HOST_CONFIG", raising=False)
+    assert config_path(None) == DEFAULT_CONFIG_PATH
+    monkeypatch.setenv("CLORE_HOST_CONFIG", str(tmp_path / "env.toml"))
+    assert config_path(None) == tmp_path / "env.toml"
+    assert config_path(tmp_path / "explicit.toml") == tmp_path / "explicit.toml"
+
+
+def test_clore_api_url_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLORE_API_URL", "http://127.0.0.1:1/v1")
+    config = load_config(write(tmp_path, '[server]\nname = "rig"\n'))
+    assert config.api.base_url == "http://127.0.0.1:1/v1"
