@@ -343,7 +343,7 @@ def test_retry_after_as_http_date(clock: FakeClock) -> None:
     assert 29 <= clock.now() - start <= 31
 
 
-@pytest.mark.parametrize("url", ["ftp://x/v1", "not a url", "http:///v1"])
+@pytest.mark.parametrize("url", ["ftp://x/v1", "not a url", "http:///v1", "http://[::1"])
 def test_bad_base_url(url: str) -> None:
     with pytest.raises(ValueError, match="not an http"):
         CloreClient(url, Token(SECRET))
