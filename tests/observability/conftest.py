@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from clore_host.agent import CycleResult
 from clore_host.clock import FakeClock
 from clore_host.facts import Facts, LocalTime, PriorState, Settings
 from clore_host.gpu import GpuSnapshot, open_backend
@@ -87,20 +88,8 @@ def make_facts(clock: FakeClock, **overrides: Any) -> Facts:
     return Facts(**values)
 
 
-def cycle_result(policy: Policy, facts: Facts, outcome: str | None = None) -> Any:
+def cycle_result(policy: Policy, facts: Facts, outcome: str | None = None) -> CycleResult:
     """A CycleResult from a real plan; the outcome follows the plan unless given."""
-    try:
-        from clore_host.agent import CycleResult
-    except ImportError:  # TEMP until the agent's modules land
-        from dataclasses import dataclass
-
-        @dataclass(frozen=True)
-        class CycleResult:  # type: ignore[no-redef]
-            outcome: str
-            plan: Any
-            facts: Facts
-            recovered: tuple[str, ...] = ()
-
     plan = make_plan(policy, facts, PriorState())
     if outcome is None:
         outcome = "changed" if plan.changed else "unchanged"
@@ -115,3 +104,14 @@ def served() -> Iterator[tuple[AgentMetrics, MetricsServer]]:
         yield metrics, server
     finally:
         server.close()
+
+
+@pytest.fixture
+def fed_metrics(snapshot: GpuSnapshot, policy: Policy, clock: FakeClock) -> AgentMetrics:
+    """An AgentMetrics that has seen one of everything, so every series exists."""
+    metrics = AgentMetrics()
+    metrics.observe_snapshot(snapshot)
+    metrics.observe_cycle(cycle_result(policy, make_facts(clock)))
+    metrics.on_api_response("server_config", "0")
+    metrics.set_info("0.1.0", "abc123def456")
+    return metrics
