@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -88,11 +88,19 @@ class _GpuCollector:
         healthy = GaugeMetricFamily(
             PREFIX + "gpu_healthy",
             "1 when the GPU answers, 0 when it is lost (fallen off the bus, needs a reset).",
+            labels=_GPU_LABELS,
+        )
+        errors = GaugeMetricFamily(
+            PREFIX + "gpu_error_info",
+            "Present (1) while the GPU reports a health event; the error label says which.",
             labels=[*_GPU_LABELS, "error"],
         )
         for gpu in snapshot.gpus:
-            healthy.add_metric([*_gpu_labels(gpu), gpu.error or ""], 0.0 if gpu.lost else 1.0)
+            healthy.add_metric(_gpu_labels(gpu), 0.0 if gpu.lost else 1.0)
+            if gpu.error:
+                errors.add_metric([*_gpu_labels(gpu), gpu.error], 1.0)
         yield healthy
+        yield errors
         live = [gpu for gpu in snapshot.gpus if not gpu.lost]
         for name, doc, attr, scale in _GPU_GAUGES:
             family = GaugeMetricFamily(PREFIX + name, doc, labels=_GPU_LABELS)
@@ -210,6 +218,7 @@ class AgentMetrics:
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._gpus = _GpuCollector()
+        self._uuids: dict[int, str] = {}
         self._cycle = _CycleCollector(currency)
         self.registry.register(self._gpus)
         self.registry.register(self._cycle)
@@ -252,7 +261,16 @@ class AgentMetrics:
     # -- inputs --------------------------------------------------------------------------
 
     def observe_snapshot(self, snapshot: GpuSnapshot) -> None:
-        self._gpus.snapshot = snapshot
+        # A lost GPU often cannot tell its UUID: keep the one it last had, so its series
+        # goes on (healthy 1 -> 0) instead of a new one starting with an empty uuid.
+        gpus = []
+        for gpu in snapshot.gpus:
+            if gpu.uuid:
+                self._uuids[gpu.index] = gpu.uuid
+            elif gpu.index in self._uuids:
+                gpu = replace(gpu, uuid=self._uuids[gpu.index])
+            gpus.append(gpu)
+        self._gpus.snapshot = replace(snapshot, gpus=tuple(gpus))
 
     def observe_cycle(self, result: CycleResult) -> None:
         """Record a successful reconcile: settings now in force, and the rules behind them."""

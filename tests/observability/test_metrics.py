@@ -83,15 +83,16 @@ def test_scrape_matches_the_fake_gpus(served, snapshot: GpuSnapshot) -> None:
         )
 
     # Health: 1 for the live cards, 0 for the lost one, with the event text.
-    assert value(found, "clore_host_gpu_healthy", **gpu(busy), error="") == 1
-    assert value(found, "clore_host_gpu_healthy", **gpu(lost), error="GPU is lost") == 0
+    assert value(found, "clore_host_gpu_healthy", **gpu(busy)) == 1
+    assert value(found, "clore_host_gpu_healthy", **gpu(lost)) == 0
+    assert series(found, "clore_host_gpu_error_info") == [{**gpu(lost), "error": "GPU is lost"}]
     # Unknown is absent, never 0: the unsupported metric and everything of the lost GPU.
     assert {"gpu": "1", "uuid": cool.uuid} not in series(
         found, "clore_host_gpu_memory_utilization_ratio"
     )
     lost_labels = gpu(lost)
     for name, labels in found:
-        if name != "clore_host_gpu_healthy":
+        if name not in ("clore_host_gpu_healthy", "clore_host_gpu_error_info"):
             assert not lost_labels.items() <= dict(labels).items(), name
 
     # Throttle flags: every known reason 0/1.
@@ -122,6 +123,19 @@ def test_a_gpu_that_disappears_or_stops_reporting_leaves_the_scrape(served) -> N
     assert series(found, "clore_host_gpu_temperature_celsius") == []
     assert {s["uuid"] for s in series(found, "clore_host_gpu_healthy")} == {"GPU-a"}
     assert value(found, "clore_host_gpu_snapshot_timestamp_seconds") == 2.0
+
+
+def test_a_lost_gpu_keeps_the_uuid_it_had(served) -> None:
+    metrics, server = served
+    healthy = GpuReading(index=0, uuid="GPU-a", temperature=50.0)
+    metrics.observe_snapshot(GpuSnapshot(1.0, None, (healthy,)))
+    assert value(samples(scrape(server.url)), "clore_host_gpu_healthy", gpu="0", uuid="GPU-a") == 1
+    lost = GpuReading(index=0, lost=True, error="GPU is lost")
+    metrics.observe_snapshot(GpuSnapshot(2.0, None, (lost,)))
+    found = samples(scrape(server.url))
+    assert series(found, "clore_host_gpu_healthy") == [{"gpu": "0", "uuid": "GPU-a"}]
+    assert value(found, "clore_host_gpu_healthy", gpu="0", uuid="GPU-a") == 0
+    assert series(found, "clore_host_gpu_temperature_celsius") == []
 
 
 def test_nothing_about_the_server_before_the_first_cycle(served) -> None:
