@@ -276,7 +276,8 @@ def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None 
         root.removeHandler(_handler)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
-    _secrets = _secrets or SecretFilter()
+    if _secrets is None:
+        _secrets = SecretFilter()
     handler.addFilter(_secrets)
     root.addHandler(handler)
     root.setLevel(levelno)
@@ -289,7 +290,8 @@ def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None 
 def redact(secret: str) -> None:
     """Scrub `secret` from every record that setup_logging's handler writes from now on."""
     global _secrets
-    _secrets = _secrets or SecretFilter()
+    if _secrets is None:
+        _secrets = SecretFilter()
     _secrets.add(secret)
 
 
