@@ -69,6 +69,7 @@ class AgentSection(_Section):
     sample_interval: Duration = 10.0
     reconcile_interval: Duration = 300.0
     jitter: float = Field(default=0.1, ge=0, le=0.5)  # fraction of the reconcile interval
+    backoff: Duration = 15.0  # first retry after a failure; doubles up to reconcile_interval
 
 
 class MetricsSection(_Section):

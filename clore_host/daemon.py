@@ -36,8 +36,6 @@ from .validation import InputFileError
 
 log = logging.getLogger(__name__)
 
-MIN_BACKOFF = 15.0  # seconds before the first retry after a failure
-
 
 class Stopping(BaseException):
     """Raised in the main thread when SIGTERM/SIGINT arrive during a cycle."""
@@ -232,8 +230,9 @@ class Daemon:
     def _backoff(self) -> float:
         """Wait longer after each consecutive failure, up to the reconcile interval."""
         self._failures += 1
-        ceiling = max(MIN_BACKOFF, self.config.agent.reconcile_interval)
-        return float(min(ceiling, MIN_BACKOFF * 2 ** (self._failures - 1)))
+        first = self.config.agent.backoff
+        ceiling = max(first, self.config.agent.reconcile_interval)
+        return float(min(ceiling, first * 2 ** (self._failures - 1)))
 
     def status_line(self) -> str:
         if self.health.ok:

@@ -10,3 +10,6 @@ from clore_host.clock import FakeClock
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+# The end-to-end rig (emulator + fake GPUs + config on disk), shared by e2e and daemon tests.
+pytest_plugins = ["tests.rig"]

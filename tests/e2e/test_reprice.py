@@ -11,7 +11,7 @@ import pytest
 
 from clore_host.history import History
 
-from .conftest import SERVER, STEADY_POLICY, TOKEN, Rig
+from ..rig import SERVER, STEADY_POLICY, TOKEN, Rig
 
 
 def one_line(text: str) -> str:
