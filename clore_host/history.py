@@ -211,7 +211,8 @@ class History:
         self._conn.executemany(_INSERT_ROLLUP, records)
 
     def _prune(self, ts: float) -> None:
-        raw_cut = min(ts - self.raw_retention, self._rolled_until or ts)
+        # Whole minutes only, so a minute is either all in raw samples or only in its rollup.
+        raw_cut = min(_floor_minute(ts - self.raw_retention), self._rolled_until or ts)
         rollup_cut = ts - self.rollup_retention
         self._conn.execute("DELETE FROM raw WHERE ts < ?", (raw_cut,))
         self._conn.execute("DELETE FROM host WHERE ts < ?", (ts - self.raw_retention,))
@@ -337,13 +338,13 @@ class History:
                 (now, threshold),
             ).fetchone()
             if row is None:
-                # Older than the raw samples: the minute's last moment stands in.
+                # Minutes whose raw samples are gone: the end of the minute stands in.
                 floor = self._conn.execute("SELECT MIN(ts) FROM raw").fetchone()[0]
-                limit = now if floor is None else min(now, floor)
+                pruned = math.inf if floor is None else _floor_minute(floor)
                 found = self._conn.execute(
-                    "SELECT minute FROM rollup WHERE minute <= ? AND utilization_max > ? "
-                    "ORDER BY minute DESC LIMIT 1",
-                    (limit, threshold),
+                    "SELECT minute FROM rollup WHERE minute < ? AND minute <= ? "
+                    "AND utilization_max > ? ORDER BY minute DESC LIMIT 1",
+                    (pruned, now, threshold),
                 ).fetchone()
                 if found is not None:
                     last = min(float(found[0]) + MINUTE, now)
@@ -361,8 +362,9 @@ class History:
     def _oldest(self) -> float | None:
         raw = self._conn.execute("SELECT MIN(ts) FROM raw").fetchone()[0]
         rollup = self._conn.execute("SELECT MIN(minute) FROM rollup").fetchone()[0]
-        found = [float(v) for v in (raw, rollup) if v is not None]
-        return min(found) if found else None
+        if raw is not None and (rollup is None or rollup >= _floor_minute(raw)):
+            return float(raw)  # nothing pruned: the exact time of the first sample
+        return None if rollup is None else float(rollup)  # to the minute
 
     # -- audit trail --------------------------------------------------------------------------
 
