@@ -369,6 +369,11 @@ class Emulator:
 
     # -- state hooks ----------------------------------------------------------------------
 
+    def state(self) -> dict[str, Any]:
+        """A copy of the whole current state, e.g. to start a new emulator where this one was."""
+        with self._lock:
+            return copy.deepcopy(self._state)
+
     def server(self, name: str) -> dict[str, Any]:
         """A copy of the current state of one of our servers."""
         with self._lock:

@@ -6,6 +6,10 @@ held while waiting for the slot *and* while the request is in flight, and the ti
 when the answer is back. The next request is thus sent at least `min_interval` after the
 previous one was answered, so arrivals at the server are spaced at least that much, whatever the
 network jitter.
+
+Before sending, the file is marked "in flight". A process killed mid-request leaves the mark
+(and releases the lock by dying): its request reached the server no later than the moment the
+next process got the lock, so that process counts the interval from then.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from .errors import CloreError
 
 LOCK_NAME = "api-ratelimit"
 ORDER_INTERVAL = 5.0
+IDLE, IN_FLIGHT, IN_FLIGHT_ORDER = "idle", "request", "order"
 
 
 class RateLimiter:
@@ -54,11 +59,12 @@ class RateLimiter:
             self._wait(last, self._min_interval)
             if order:
                 self._wait(last_order, self._order_interval)
+            self._write(fd, last, last_order, IN_FLIGHT_ORDER if order else IN_FLIGHT)
             try:
                 yield
             finally:
                 now = self._clock.now()
-                self._write(fd, now, now if order else last_order)
+                self._write(fd, now, now if order else last_order, IDLE)
 
     def _wait(self, last: float, interval: float) -> None:
         while True:
@@ -95,19 +101,25 @@ class RateLimiter:
         raw = os.read(fd, 256)
         if not raw:
             return float("-inf"), float("-inf")
+        now = self._clock.now()
         try:
-            last, last_order = (float(part) for part in raw.decode("ascii").split())
+            stamp, stamp_order, state = raw.decode("ascii").split()
+            last, last_order = float(stamp), float(stamp_order)
         except (UnicodeDecodeError, ValueError):
             # A damaged stamp: assume a request (and an order) just went out.
-            now = self._clock.now()
             return now, now
+        # Left in flight by a process that died: its request landed before now.
+        if state in (IN_FLIGHT, IN_FLIGHT_ORDER):
+            last = now
+        if state == IN_FLIGHT_ORDER:
+            last_order = now
         return last, last_order
 
-    def _write(self, fd: int | None, last: float, last_order: float) -> None:
+    def _write(self, fd: int | None, last: float, last_order: float, state: str) -> None:
         self._last, self._last_order = last, last_order
         if fd is None:
             return
-        data = f"{last!r} {last_order!r}\n".encode("ascii")
+        data = f"{last!r} {last_order!r} {state}\n".encode("ascii")
         os.lseek(fd, 0, os.SEEK_SET)
         os.truncate(fd, 0)
         os.write(fd, data)

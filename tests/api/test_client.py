@@ -267,7 +267,9 @@ def test_api_can_go_away_and_come_back(make_client: ClientFactory, clock: FakeCl
         client.wallets()
     with pytest.raises(ApiUnreachable, match="wallets: cannot connect to"):
         client.wallets()
-    with Emulator(_state(), clock=clock, port=port) as second:
+    first.update_server("demo-rig", mrl=99)
+    with Emulator(first.state(), clock=clock, port=port) as second:
+        assert second.server("demo-rig")["mrl"] == 99
         assert client.wallets().code == 0
         assert len(second.requests) == 1
 

@@ -117,3 +117,18 @@ def test_threads_are_serialised(tmp_path: Path, clock: FakeClock) -> None:
         t.join(timeout=10)
     assert len(times) == 9
     assert all(gap >= 1.0 for gap in _gaps(sorted(times)))
+
+
+@pytest.mark.parametrize(("order", "wait"), [(False, 1.0), (True, 5.0)])
+def test_process_killed_mid_request_counts_from_its_death(
+    tmp_path: Path, clock: FakeClock, order: bool, wait: float
+) -> None:
+    dead = RateLimiter(tmp_path, clock)
+    with dead.slot(order=order):
+        stamp = (tmp_path / LOCK_NAME).read_text().split()
+        clock.advance(30)  # it hangs in flight, then is killed before stamping the answer
+    (tmp_path / LOCK_NAME).write_text(" ".join(stamp))  # what the dead process left
+    assert stamp[2] == ("order" if order else "request")
+    found_lock = clock.now()
+    with RateLimiter(tmp_path, clock).slot(order=order):
+        assert clock.now() == found_lock + wait
