@@ -44,14 +44,15 @@ fi
 policies=("$src"/policies/*.toml)
 [ -e "${policies[0]}" ] || die "no policies/*.toml to ship"
 wanted=$(sed -n 's|^path *= *"/etc/clore-host/policies/\([^"]*\)".*|\1|p' "$here/config.toml")
-[ -n "$wanted" ] && [ -e "$src/policies/$wanted" ] \
-    || die "packaging/config.toml names policy '$wanted', which is not in policies/"
+if [ -z "$wanted" ] || [ ! -e "$src/policies/$wanted" ]; then
+    die "packaging/config.toml names policy '$wanted', which is not in policies/"
+fi
 
 wheels=$root/usr/share/clore-host/wheels
 mkdir -p "$wheels"
 # The project's wheel, and wheels of its dependencies for this Python: pip builds those that PyPI
 # has only as sources (sdnotify, pure Python), so the downloads below find them as wheels.
-"$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$wheels" "$src"
+"$python" -m pip wheel --quiet --disable-pip-version-check --use-pep517 --wheel-dir "$wheels" "$src"
 project_wheel=$(ls "$wheels"/clore_host-"$version"-*.whl)
 download() {  # TARGET REQUIREMENT...: wheels for CPython TARGET on x86_64 Linux
     local target=$1

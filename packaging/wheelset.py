@@ -14,14 +14,13 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 try:
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name, parse_wheel_filename
+    from packaging import requirements, utils
 except ImportError:  # pip always carries a copy
-    from pip._vendor.packaging.requirements import Requirement  # type: ignore[no-redef]
-    from pip._vendor.packaging.utils import (  # type: ignore[no-redef]
-        canonicalize_name,
-        parse_wheel_filename,
-    )
+    from pip._vendor.packaging import requirements, utils  # type: ignore[no-redef]
+
+Requirement = requirements.Requirement
+canonicalize_name = utils.canonicalize_name
+parse_wheel_filename = utils.parse_wheel_filename
 
 ROOT = "clore-host"
 
