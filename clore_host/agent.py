@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from .gpu import GpuBackend, GpuBackendError, GpuSnapshot, open_backend
 from .history import History, HistoryError
 from .host import read_host
 from .lock import LockHeld, WriterLock
+from .logs import redact
 from .policy import Plan, Policy, load_policy, make_plan
 from .shipped import resolve_shipped
 from .validation import InputFileError
@@ -127,6 +129,7 @@ class Agent:
         policy: Policy | None = None,
         client: CloreClient | None = None,
         gpus: GpuBackend | None = None,
+        on_response: Callable[[str, str], None] | None = None,
     ) -> Agent:
         """Open every part from the config; anything passed in is used as is (tests, demo)."""
         clock = clock or SystemClock()
@@ -136,13 +139,16 @@ class Agent:
         opened: list[Any] = []
         try:
             if client is None:
+                token = load_token(config.api.token_file)
+                redact(token.reveal())  # belt and braces: no log line can carry it
                 client = CloreClient(
                     config.api.base_url,
-                    load_token(config.api.token_file),
+                    token,
                     state_dir=state_dir,
                     clock=clock,
                     timeout=config.api.timeout,
                     retries=config.api.retries,
+                    on_response=on_response,
                 )
                 opened.append(client)
             history = History.open(

@@ -24,15 +24,19 @@ from typing import Any
 
 import sdnotify
 
+from . import __version__
 from .agent import Agent, classify_error
 from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .duration import format_duration
 from .exitcodes import EXIT_INVALID, EXIT_OK
 from .gpu import GpuBackendTimeout
+from .logs import event
+from .metrics import AgentMetrics, MetricsServer
 from .policy import load_policy
 from .shipped import resolve_shipped
 from .validation import InputFileError
+from .webhook import Webhook, change_payload, health_payload
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +74,16 @@ class Health:
 
     problems: dict[str, str]
     hung: bool = False
+    on_change: Callable[[str, str | None], None] | None = None
 
     def set(self, part: str, problem: str | None) -> None:
+        before = self.problems.get(part)
         if problem is None:
             self.problems.pop(part, None)
         else:
             self.problems[part] = problem
+        if (before is None) != (problem is None) and self.on_change is not None:
+            self.on_change(part, problem)
 
     @property
     def ok(self) -> bool:
@@ -97,14 +105,25 @@ class Daemon:
         self.config_path = config_path
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
-        self._open_agent = open_agent or (
-            lambda config: Agent.open(config, clock=self.clock, policy=self.policy)
-        )
         self._rng = rng or random.Random()
         self.config: Config = load_config(config_path)
         self.policy = load_policy(resolve_shipped(self.config.policy.path, "policies"))
+        self.metrics = AgentMetrics(currency=self.config.server.currency)
+        self.metrics.set_info(__version__, self.policy.digest())
+        self._open_agent = open_agent or (
+            lambda config: Agent.open(
+                config,
+                clock=self.clock,
+                policy=self.policy,
+                on_response=self.metrics.on_api_response,
+            )
+        )
+        self.metrics_server: MetricsServer | None = None
+        self._listen: str | None = None
+        self.webhook: Webhook | None = None
+        self._open_outputs()
         self.agent: Agent | None = None
-        self.health = Health({})
+        self.health = Health({}, on_change=self._health_changed)
         self.cycles = 0
         self.last_outcome = "starting"
         self._next_sample = 0.0
@@ -113,6 +132,27 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._in_cycle = False
+
+    def _open_outputs(self) -> None:
+        """The metrics endpoint and the webhook, as the config asks."""
+        listen = self.config.metrics.listen
+        if listen and (self.metrics_server is None or listen != self._listen):
+            if self.metrics_server is not None:
+                self.metrics_server.close()
+            self.metrics_server = self.metrics.serve(listen)
+            self._listen = listen
+            log.info("serving metrics on %s", self.metrics_server.url)
+        elif not listen and self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
+        url = self.config.webhook.url
+        if self.webhook is not None:
+            self.webhook.close()
+        self.webhook = (
+            Webhook(url, self.config.webhook.timeout, server=self.config.server.name)
+            if url
+            else None
+        )
 
     # -- signals -----------------------------------------------------------------------
 
@@ -194,10 +234,11 @@ class Daemon:
     def _sample(self) -> None:
         assert self.agent is not None
         try:
-            self.agent.sample()
+            snapshot = self.agent.sample()
         except Exception as exc:
             self._fail("gpus", exc)
         else:
+            self.metrics.observe_snapshot(snapshot)
             self.health.hung = False
             self.health.set("gpus", None)
 
@@ -214,8 +255,16 @@ class Daemon:
         self.health.set("gpus", None)
         self.health.hung = False
         self.last_outcome = f"{result.outcome} at {time.strftime('%H:%M:%S')}"
+        self.metrics.observe_cycle(result)
         if result.outcome == "changed":
-            log.info("changed: %s", "; ".join(result.plan.reasons()))
+            event(
+                log,
+                "change_applied",
+                server=self.config.server.name,
+                reasons="; ".join(result.plan.reasons()),
+            )
+            if self.webhook is not None:
+                self.webhook.send("change_applied", change_payload(result))
         interval = self.config.agent.reconcile_interval
         jitter = self.config.agent.jitter * interval
         self._next_reconcile = now + interval + self._rng.uniform(-jitter, jitter)
@@ -226,6 +275,11 @@ class Daemon:
             self.health.hung = True  # a hung driver call: stop the watchdog pings
         self.health.set(part, message)
         log.warning("%s", message)
+
+    def _health_changed(self, part: str, problem: str | None) -> None:
+        self.metrics.set_degraded(not self.health.ok)
+        if self.webhook is not None:
+            self.webhook.send("health", health_payload(part, problem))
 
     def _backoff(self) -> float:
         """Wait longer after each consecutive failure, up to the reconcile interval."""
@@ -254,6 +308,11 @@ class Daemon:
             return
         reopen = config.model_dump() != self.config.model_dump()
         self.config, self.policy = config, policy
+        self.metrics.set_info(__version__, policy.digest())
+        try:
+            self._open_outputs()
+        except (OSError, ValueError) as exc:
+            log.error("metrics or webhook not reopened: %s", exc)
         if reopen and self.agent is not None:
             self.agent.close()
             self.agent = None
@@ -267,6 +326,12 @@ class Daemon:
         if self.agent is not None:
             self.agent.close()
             self.agent = None
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
+        if self.webhook is not None:
+            self.webhook.close()
+            self.webhook = None
 
 
 def run_daemon(config_path: str | Path | None, **kwargs: Any) -> int:
@@ -275,5 +340,8 @@ def run_daemon(config_path: str | Path | None, **kwargs: Any) -> int:
         daemon = Daemon(config_path, **kwargs)
     except InputFileError as exc:
         print(f"clore-host: {exc.render()}", file=sys.stderr, flush=True)
+        return EXIT_INVALID
+    except (OSError, ValueError) as exc:  # metrics address taken, bad webhook URL
+        print(f"clore-host: {exc}", file=sys.stderr, flush=True)
         return EXIT_INVALID
     return daemon.run()

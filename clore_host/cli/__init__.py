@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +16,7 @@ from ..exitcodes import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
 )
+from ..logs import setup_logging
 
 __all__ = [
     "EXIT_AUTH",
@@ -52,9 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"clore-host {__version__}")
     parser.add_argument(
         "--log-level",
-        default="warning",
+        default=None,
         choices=["debug", "info", "warning", "error"],
-        help="log verbosity (default: warning)",
+        help="log verbosity (default: warning; `run` logs at info)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="auto",
+        choices=["auto", "text", "json"],
+        help="key=value text (auto: no timestamps under systemd) or one JSON object per line",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -80,9 +86,9 @@ def fail(message: str, code: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(levelname)s %(name)s: %(message)s",
+    # A daemon's decisions belong in the journal; one-shot commands print their own result.
+    setup_logging(
+        args.log_level or ("info" if args.command == "run" else "warning"), args.log_format
     )
     func = getattr(args, "func", None)
     if func is None:

@@ -4,97 +4,11 @@ daemon tells it (fake GPUs, the emulator over loopback)."""
 from __future__ import annotations
 
 import signal
-import socket
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
 
 from clore_host.api import Emulator
 
 from ..rig import Rig
-
-WATCHDOG_USEC = 300_000  # the daemon pings every 0.15 s
-
-
-class Systemd:
-    """The notify socket's receiving end."""
-
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.path = path
-        self.messages: list[tuple[float, str]] = []
-
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 15) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                data = self.sock.recv(65536).decode()
-            except TimeoutError:
-                break
-            self.messages.append((time.monotonic(), data))
-            if predicate(data):
-                return data
-        seen = [m for _, m in self.messages[-10:]]
-        raise AssertionError(f"no such message within {timeout}s; last: {seen}")
-
-    def drain(self, seconds: float) -> list[str]:
-        """Every message within the next `seconds`."""
-        got: list[str] = []
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(65536).decode()
-            except TimeoutError:
-                break
-            self.messages.append((time.monotonic(), data))
-            got.append(data)
-        return got
-
-
-@pytest.fixture
-def systemd(tmp_path: Path) -> Iterator[Systemd]:
-    stand_in = Systemd(tmp_path / "notify.sock")
-    yield stand_in
-    stand_in.sock.close()
-
-
-def start_daemon(rig: Rig, systemd: Systemd) -> object:
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLORE")}
-    env["NOTIFY_SOCKET"] = str(systemd.path)
-    env["WATCHDOG_USEC"] = str(WATCHDOG_USEC)
-    return subprocess.Popen(
-        [sys.executable, "-m", "clore_host", "run", "--config", str(rig.config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-def daemon_config(rig: Rig, **gpu: object) -> None:
-    rig.write_config(
-        agent={"sample_interval": 0.2, "reconcile_interval": 3, "jitter": 0, "backoff": 0.5},
-        gpu={"call_timeout": 0.3, **gpu},
-    )
-
-
-def stop(proc: object) -> tuple[int, float]:
-    import subprocess
-
-    assert isinstance(proc, subprocess.Popen)
-    began = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    code = proc.wait(timeout=10)
-    return code, time.monotonic() - began
+from .standin import Systemd, daemon_config, start_daemon, stop
 
 
 def test_ready_watchdog_status_reload_and_stop(rig: Rig, systemd: Systemd) -> None:
@@ -111,7 +25,7 @@ def test_ready_watchdog_status_reload_and_stop(rig: Rig, systemd: Systemd) -> No
         assert len(statuses) >= 2, statuses  # it says what it is doing, cycle by cycle
         assert rig.writes(), "the daemon decided and wrote the policy's change"
 
-        proc.send_signal(signal.SIGHUP)  # type: ignore[attr-defined]
+        proc.send_signal(signal.SIGHUP)
         systemd.wait_for(lambda m: "RELOADING=1" in m)
         systemd.wait_for(lambda m: "READY=1" in m)
     finally:
@@ -126,7 +40,7 @@ def test_an_invalid_policy_on_reload_keeps_the_old_one(rig: Rig, systemd: System
     try:
         systemd.wait_for(lambda m: "READY=1" in m)
         (rig.root / "policy.toml").write_text("version = 1\nrules = 'nonsense'\n")
-        proc.send_signal(signal.SIGHUP)  # type: ignore[attr-defined]
+        proc.send_signal(signal.SIGHUP)
         systemd.wait_for(lambda m: "RELOADING=1" in m)
         ready = systemd.wait_for(lambda m: "READY=1" in m)
         assert "keeping the running config and policy" in ready and "policy.toml" in ready
@@ -164,8 +78,8 @@ def test_the_api_going_away_and_coming_back(rig: Rig, systemd: Systemd) -> None:
         systemd.wait_for(lambda m: "STATUS=healthy" in m)
         rig.emulator.stop()
         systemd.wait_for(lambda m: "STATUS=degraded" in m and "API unavailable" in m)
-        assert proc.poll() is None  # type: ignore[attr-defined]
-        with Emulator(rig.emulator._state, port=port) as back:
+        assert proc.poll() is None
+        with Emulator(rig.emulator.state(), port=port) as back:
             systemd.wait_for(lambda m: "STATUS=healthy" in m, timeout=20)
             assert back.requests.for_endpoint("server_config"), "it resumed deciding"
     finally:

@@ -1,0 +1,3 @@
+from .standin import systemd
+
+__all__ = ["systemd"]
