@@ -45,11 +45,14 @@ class FactSpec:
     read: Callable[[Facts, float], Value | None]  # (facts, overheat_c) -> value or None
     label: str = ""  # explanation text before the value, e.g. "idle for"
     words: tuple[str, str] = ("", "")  # bool facts: text when true, when false
+    detail: Callable[[Facts, float], str] | None = None  # which GPU, when a flag is raised
 
-    def describe(self, value: Value | None) -> str:
+    def describe(self, value: Value | None, facts: Facts, overheat_c: float) -> str:
         if value is None:
             return f"{self.name} no data"
         if self.kind == "bool":
+            if value and self.detail is not None:
+                return f"{self.words[0]}: {self.detail(facts, overheat_c)}"
             return self.words[0] if value else self.words[1]
         if self.kind == "choice":
             return format_value(self.kind, value)
@@ -87,6 +90,26 @@ def _overheating(facts: Facts, overheat_c: float) -> bool | None:
     return None if unknown else False
 
 
+def _hot_gpus(facts: Facts, overheat_c: float) -> str:
+    hot = []
+    for gpu in facts.gpus:
+        if gpu.lost:
+            continue
+        if gpu.temperature is not None and gpu.temperature >= overheat_c:
+            hot.append(f"GPU {gpu.index} at {fmt_number(gpu.temperature)} C")
+        elif gpu.throttle & THERMAL_THROTTLE_REASONS:
+            hot.append(f"GPU {gpu.index} thermal throttling")
+    return ", ".join(hot)
+
+
+def _lost_gpus(facts: Facts, _: float) -> str:
+    return ", ".join(f"GPU {g.index}" for g in facts.gpus if g.lost)
+
+
+def _missing_gpus(facts: Facts, _: float) -> str:
+    return f"{len(facts.gpus)} of {facts.expected_gpus} seen"
+
+
 def _ecc(facts: Facts, _: float) -> bool:
     # Cards without ECC report None: they cannot raise the flag (documented).
     return any(
@@ -108,8 +131,9 @@ def _spec(
     read: Callable[[Facts, float], Value | None],
     label: str = "",
     words: tuple[str, str] = ("", ""),
+    detail: Callable[[Facts, float], str] | None = None,
 ) -> FactSpec:
-    return FactSpec(name, kind, doc, read, label or name.replace("_", " "), words)
+    return FactSpec(name, kind, doc, read, label or name.replace("_", " "), words, detail)
 
 
 FACTS: dict[str, FactSpec] = {
@@ -183,6 +207,7 @@ FACTS: dict[str, FactSpec] = {
             "true when fewer GPUs are seen than expected",
             lambda f, _: len(f.gpus) < f.expected_gpus,
             words=("GPUs missing", "all expected GPUs seen"),
+            detail=_missing_gpus,
         ),
         _spec(
             "gpu_lost",
@@ -190,6 +215,7 @@ FACTS: dict[str, FactSpec] = {
             "true when a GPU has fallen off the bus or stopped answering",
             lambda f, _: any(g.lost for g in f.gpus),
             words=("a GPU lost", "no GPU lost"),
+            detail=_lost_gpus,
         ),
         _spec(
             "overheating",
@@ -197,6 +223,7 @@ FACTS: dict[str, FactSpec] = {
             "true when a GPU is at or above overheat_c or thermally throttled",
             _overheating,
             words=("overheating", "not overheating"),
+            detail=_hot_gpus,
         ),
         _spec(
             "thermal_throttle",

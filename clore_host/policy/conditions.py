@@ -333,7 +333,7 @@ class _FactNode(Node):
         return None if value is None else self.pred(value)
 
     def describe(self, facts: Facts, overheat_c: float, out: list[str]) -> None:
-        out.append(self.spec.describe(self.spec.read(facts, overheat_c)))
+        out.append(self.spec.describe(self.spec.read(facts, overheat_c), facts, overheat_c))
 
     def unknown(self, facts: Facts, overheat_c: float, out: list[str]) -> None:
         if self.spec.read(facts, overheat_c) is None:

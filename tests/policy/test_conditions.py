@@ -200,7 +200,7 @@ def test_current_reading_without_window_ignores_lost_gpus() -> None:
 
 def test_explanations_show_the_values() -> None:
     facts = make_facts(gpus=[COOL, HOT], windows={UTIL_1H: (3.0, 5.5)})
-    assert explain({"fact": "overheating"}, facts) == 'rule "t" (overheating)'
+    assert explain({"fact": "overheating"}, facts) == 'rule "t" (overheating: GPU 1 at 91 C)'
     assert explain(_util("all", "<", 10), facts) == 'rule "t" (utilization avg over 1h: 3, 5.5)'
     assert explain(_util("sum", "<", 10), facts) == (
         'rule "t" (utilization avg over 1h, sum of GPUs: 8.5)'

@@ -112,7 +112,9 @@ def test_any_explains_only_the_branches_that_matched() -> None:
         ]
     )
     facts = make_facts(expected=2)
-    assert decide(policy, facts).rules["availability"] == ('rule "fault" (GPUs missing)',)
+    assert decide(policy, facts).rules["availability"] == (
+        'rule "fault" (GPUs missing: 1 of 2 seen)',
+    )
 
 
 def test_off_even_if_rented_follows_the_last_rule_that_set_availability() -> None:
