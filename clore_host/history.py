@@ -1,14 +1,16 @@
 """The history store: GPU samples, per-minute rollups, the audit trail, decisions and state.
 
-One SQLite file (WAL mode) in the state directory. Raw samples are kept for `raw_retention`
-(48 h by default), per-minute rollups for `rollup_retention` (90 days).
+One SQLite file (WAL mode) in the state directory. Raw samples (one row per GPU and sample) are
+kept for `raw_retention` (48 h by default); per-minute rollups (count, sum, min, max, p95; one
+narrow table per metric, so a long window reads only its metric) for `rollup_retention` (90 days).
 
 Window queries split a window into whole minutes, answered from the rollups, and the partial
 minutes at either end, answered from raw samples. So avg, min and max are exact wherever raw
 samples are still kept. p95 is the nearest-rank 95th percentile: exact from raw samples for
 windows up to an hour; over longer windows, the per-minute p95s weighted by their sample counts
 stand in for the minutes' samples (close for steady metrics, high for spiky ones). Where raw
-samples are gone, a window starting mid-minute includes that whole minute.
+samples are gone, a window starting mid-minute includes that whole minute. GPUs without a value
+for the metric in the window are left out of the answer.
 
 Every failure (corrupt, locked, full, unwritable) raises HistoryError with a clear message;
 the store never answers as if it were empty when it could not be read.
@@ -37,7 +39,6 @@ MAX_DECISIONS = 1000
 RAW_P95_LIMIT = 3600.0  # p95 over windows up to this long is computed from raw samples
 CHANGE_STATUSES = ("pending", "applied", "abandoned")
 HOST_FIELDS = ("cpu_percent", "load1", "mem_percent", "disk_free_mib", "uptime_s")
-_ROLLUP_PARTS = ("n", "sum", "min", "max", "p95")
 
 
 class HistoryError(Exception):
@@ -139,13 +140,12 @@ class History:
             self._rolled_until = None if rolled is None else float(rolled)
 
     def _add_missing_columns(self) -> None:
-        """Metrics added to GPU_METRICS after the file was created get their columns."""
-        for table, wanted in (("raw", list(GPU_METRICS)), ("rollup", _rollup_columns())):
-            have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
-            for column in wanted:
-                if column not in have:
-                    kind = "INTEGER" if column.endswith("_n") else "REAL"
-                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        """Metrics added to GPU_METRICS after the file was created get a raw column (and,
+        through the schema, a rollup table)."""
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(raw)")}
+        for metric in GPU_METRICS:
+            if metric not in have:
+                self._conn.execute(f"ALTER TABLE raw ADD COLUMN {metric} REAL")
 
     def close(self) -> None:
         with self._lock:
@@ -202,13 +202,16 @@ class History:
         )
         for row in cursor:
             groups.setdefault((int(_floor_minute(row[0])), row[1]), []).append(row)
-        records = []
-        for (minute, gpu), rows in groups.items():
-            record: list[Any] = [minute, gpu]
-            for i in range(len(GPU_METRICS)):
-                record.extend(_summary([r[2 + i] for r in rows if r[2 + i] is not None]))
-            records.append(record)
-        self._conn.executemany(_INSERT_ROLLUP, records)
+        for i, metric in enumerate(GPU_METRICS):
+            records = []
+            for (minute, gpu), rows in groups.items():
+                values = [r[2 + i] for r in rows if r[2 + i] is not None]
+                if values:  # a metric the GPU does not report takes no room
+                    records.append((minute, gpu, *_summary(values)))
+            self._conn.execute(
+                f"DELETE FROM {_rollup(metric)} WHERE minute >= ? AND minute < ?", (start, end)
+            )
+            self._conn.executemany(_INSERT_ROLLUP.format(table=_rollup(metric)), records)
 
     def _prune(self, ts: float) -> None:
         # Whole minutes only, so a minute is either all in raw samples or only in its rollup.
@@ -216,7 +219,8 @@ class History:
         rollup_cut = ts - self.rollup_retention
         self._conn.execute("DELETE FROM raw WHERE ts < ?", (raw_cut,))
         self._conn.execute("DELETE FROM host WHERE ts < ?", (ts - self.raw_retention,))
-        self._conn.execute("DELETE FROM rollup WHERE minute < ?", (rollup_cut,))
+        for metric in GPU_METRICS:
+            self._conn.execute(f"DELETE FROM {_rollup(metric)} WHERE minute < ?", (rollup_cut,))
         self._last_prune = ts
         # A remembered "last busy" time that has aged out of history no longer holds.
         for threshold, (_, last) in list(self._busy_cache.items()):
@@ -260,8 +264,8 @@ class History:
             "FROM raw WHERE ts >= ? AND ts < ? GROUP BY 1"
         )
         rollup_sql = (
-            f"SELECT {group}, SUM({metric}_n), SUM({metric}_sum), MIN({metric}_min), "
-            f"MAX({metric}_max) FROM rollup WHERE minute >= ? AND minute < ? GROUP BY 1"
+            f"SELECT {group}, SUM(n), SUM(total), MIN(low), MAX(high) FROM {_rollup(metric)} "
+            "WHERE minute >= ? AND minute < ? GROUP BY 1"
         )
         for sql, (lo, hi) in [(raw_sql, raw[0]), (rollup_sql, rollup), (raw_sql, raw[1])]:
             if hi <= lo:
@@ -276,8 +280,8 @@ class History:
         out: dict[int, float | None] = {}
         for gpu, (n, total, low, high) in totals.items():
             if not n:
-                out[gpu] = None
-            elif agg == "avg":
+                continue
+            if agg == "avg":
                 out[gpu] = total / n
             else:
                 out[gpu] = float(low if agg == "min" else high)
@@ -290,26 +294,36 @@ class History:
         raw: list[tuple[float, float]],
         rollup: tuple[float, float],
     ) -> dict[int, float | None]:
-        weighted: dict[int, list[tuple[float, int]]] = {}
-        seen: set[int] = set()
-        raw_sql = f"SELECT {group}, {metric} FROM raw WHERE ts >= ? AND ts < ?"
+        # Weighted items: a raw sample weighs 1, a minute's p95 its sample count.
+        items: list[tuple[int, float, int]] = []
+        raw_sql = (
+            f"SELECT {group}, {metric}, 1 FROM raw "
+            f"WHERE ts >= ? AND ts < ? AND {metric} IS NOT NULL"
+        )
         for lo, hi in raw:
             if hi > lo:
-                for gpu, value in self._conn.execute(raw_sql, (lo, hi)):
-                    seen.add(gpu)
-                    if value is not None:
-                        weighted.setdefault(gpu, []).append((value, 1))
+                items += self._conn.execute(raw_sql, (lo, hi)).fetchall()
         lo, hi = rollup
         if hi > lo:
             rollup_sql = (
-                f"SELECT {group}, {metric}_p95, {metric}_n FROM rollup "
-                "WHERE minute >= ? AND minute < ?"
+                f"SELECT {group}, p95, n FROM {_rollup(metric)} WHERE minute >= ? AND minute < ?"
             )
-            for gpu, value, n in self._conn.execute(rollup_sql, (lo, hi)):
-                seen.add(gpu)
-                if value is not None and n:
-                    weighted.setdefault(gpu, []).append((value, n))
-        return {gpu: _weighted_p95(weighted.get(gpu, [])) for gpu in seen}
+            items += self._conn.execute(rollup_sql, (lo, hi)).fetchall()
+        totals: dict[int, int] = {}
+        for gpu, _, weight in items:
+            totals[gpu] = totals.get(gpu, 0) + weight
+        items.sort()
+        out: dict[int, float | None] = {}
+        current, seen = None, 0
+        for gpu, value, weight in items:
+            if gpu != current:
+                current, seen = gpu, 0
+            if gpu in out:
+                continue
+            seen += weight
+            if seen * 100 >= totals[gpu] * 95:  # nearest rank, in integers
+                out[gpu] = float(value)
+        return out
 
     def idle_for(self, threshold: float, now: float) -> float | None:
         """Seconds since any GPU's utilization last exceeded `threshold`; if it never did in
@@ -342,8 +356,8 @@ class History:
                 floor = self._conn.execute("SELECT MIN(ts) FROM raw").fetchone()[0]
                 pruned = math.inf if floor is None else _floor_minute(floor)
                 found = self._conn.execute(
-                    "SELECT minute FROM rollup WHERE minute < ? AND minute <= ? "
-                    "AND utilization_max > ? ORDER BY minute DESC LIMIT 1",
+                    f"SELECT minute FROM {_rollup('utilization')} WHERE minute < ? "
+                    "AND minute <= ? AND high > ? ORDER BY minute DESC LIMIT 1",
                     (pruned, now, threshold),
                 ).fetchone()
                 if found is not None:
@@ -361,7 +375,11 @@ class History:
 
     def _oldest(self) -> float | None:
         raw = self._conn.execute("SELECT MIN(ts) FROM raw").fetchone()[0]
-        rollup = self._conn.execute("SELECT MIN(minute) FROM rollup").fetchone()[0]
+        firsts = [
+            self._conn.execute(f"SELECT MIN(minute) FROM {_rollup(m)}").fetchone()[0]
+            for m in GPU_METRICS
+        ]
+        rollup = min((f for f in firsts if f is not None), default=None)
         if raw is not None and (rollup is None or rollup >= _floor_minute(raw)):
             return float(raw)  # nothing pruned: the exact time of the first sample
         return None if rollup is None else float(rollup)  # to the minute
@@ -525,22 +543,24 @@ class History:
 # -- schema and helpers -----------------------------------------------------------------------
 
 
-def _rollup_columns() -> list[str]:
-    return [f"{m}_{part}" for m in GPU_METRICS for part in _ROLLUP_PARTS]
+def _rollup(metric: str) -> str:
+    """The rollup table of a metric (a name from GPU_METRICS, so safe in SQL)."""
+    return f"rollup_{metric}"
 
 
 def _schema() -> list[str]:
     raw = ", ".join(f"{m} REAL" for m in GPU_METRICS)
-    rollup = ", ".join(
-        f"{c} {'INTEGER' if c.endswith('_n') else 'REAL'}" for c in _rollup_columns()
-    )
     host = ", ".join(f"{f} REAL" for f in HOST_FIELDS)
     return [
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS raw (ts REAL NOT NULL, gpu INTEGER NOT NULL, "
         f"{raw}, PRIMARY KEY (ts, gpu)) WITHOUT ROWID",
-        "CREATE TABLE IF NOT EXISTS rollup (minute INTEGER NOT NULL, gpu INTEGER NOT NULL, "
-        f"{rollup}, PRIMARY KEY (minute, gpu)) WITHOUT ROWID",
+        *(
+            f"CREATE TABLE IF NOT EXISTS {_rollup(m)} (minute INTEGER NOT NULL, "
+            "gpu INTEGER NOT NULL, n INTEGER NOT NULL, total REAL NOT NULL, low REAL NOT NULL, "
+            "high REAL NOT NULL, p95 REAL NOT NULL, PRIMARY KEY (minute, gpu)) WITHOUT ROWID"
+            for m in GPU_METRICS
+        ),
         f"CREATE TABLE IF NOT EXISTS host (ts REAL PRIMARY KEY, {host}) WITHOUT ROWID",
         "CREATE TABLE IF NOT EXISTS change (id INTEGER PRIMARY KEY, ts REAL NOT NULL, "
         "server TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL, "
@@ -558,8 +578,8 @@ _INSERT_RAW = (
     f"({', '.join('?' * (2 + len(GPU_METRICS)))})"
 )
 _INSERT_ROLLUP = (
-    f"INSERT OR REPLACE INTO rollup (minute, gpu, {', '.join(_rollup_columns())}) VALUES "
-    f"({', '.join('?' * (2 + len(_rollup_columns())))})"
+    "INSERT OR REPLACE INTO {table} (minute, gpu, n, total, low, high, p95) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_HOST = (
     f"INSERT OR REPLACE INTO host (ts, {', '.join(HOST_FIELDS)}) VALUES "
@@ -581,31 +601,11 @@ def _after(ts: float) -> float:
     return math.nextafter(ts, math.inf)
 
 
-def _summary(values: list[float]) -> tuple[Any, ...]:
-    if not values:
-        return (None, None, None, None, None)
-    return (
-        len(values),
-        math.fsum(values),
-        min(values),
-        max(values),
-        _weighted_p95([(v, 1) for v in values]),
-    )
-
-
-def _weighted_p95(items: list[tuple[float, int]]) -> float | None:
-    """Nearest-rank 95th percentile of values with integer weights (counts)."""
-    if not items:
-        return None
-    items.sort()
-    total = sum(w for _, w in items)
-    rank = -(-95 * total // 100)  # ceil(0.95 * total) in integers
-    seen = 0
-    for value, weight in items:
-        seen += weight
-        if seen >= rank:
-            return float(value)
-    return float(items[-1][0])
+def _summary(values: list[float]) -> tuple[int, float, float, float, float]:
+    """Count, sum, min, max and nearest-rank 95th percentile of a minute's values."""
+    ordered = sorted(values)
+    rank = -(-95 * len(ordered) // 100)  # ceil(0.95 n) in integers
+    return len(ordered), math.fsum(ordered), ordered[0], ordered[-1], ordered[rank - 1]
 
 
 def _check_key(key: WindowKey) -> tuple[str, str, float]:

@@ -102,16 +102,18 @@ def test_windows_match_brute_force(samples, asks, thresholds):
             now = first + (last - first) * where
             start = now - seconds
             got = history.window(WindowKey(metric, agg, seconds), now)
-            indexes = {
-                g.index for ts, gpus in samples if start <= ts <= now for g in gpus if not g.lost
+            indexes = {  # GPUs with a value for the metric in the window
+                g.index
+                for ts, gpus in samples
+                if start <= ts <= now
+                for g in gpus
+                if getattr(g, metric) is not None
             }
             assert set(got) == indexes
             for index in indexes:
                 expected = brute(samples, metric, agg, start, now, index)
                 if agg != "p95" or seconds <= 3600:
                     assert same(got[index], expected)
-                elif expected is None:
-                    assert got[index] is None
                 else:  # p95 from per-minute p95s: within the window's range
                     low = brute(samples, metric, "min", start, now, index)
                     high = brute(samples, metric, "max", start, now, index)
@@ -142,9 +144,10 @@ def test_rollups_summarise_each_minute(tmp_path):
             history.record_sample(ts, gpus)
     with sqlite3.connect(path) as db:
         rows = db.execute(
-            "SELECT minute, gpu, utilization_n, utilization_sum, utilization_min, "
-            "utilization_max, utilization_p95 FROM rollup ORDER BY minute, gpu"
+            "SELECT minute, gpu, n, total, low, high, p95 FROM rollup_utilization "
+            "ORDER BY minute, gpu"
         ).fetchall()
+        assert db.execute("SELECT COUNT(*) FROM rollup_temperature").fetchone()[0] == 0
     minutes = sorted({int(ts // 60 * 60) for ts, _ in samples})[:-1]  # the last is still open
     assert [(r[0], r[1]) for r in rows] == [(m, g) for m in minutes for g in (0, 1)]
     for minute, gpu, n, total, low, high, p95 in rows:
@@ -177,7 +180,7 @@ def test_retention_prunes_raw_then_rollups(tmp_path):
         now = T0 + 2 * 3600 - 10
         with sqlite3.connect(path) as db:
             raw_floor, raw_rows = db.execute("SELECT MIN(ts), COUNT(*) FROM raw").fetchone()
-            rollup_floor = db.execute("SELECT MIN(minute) FROM rollup").fetchone()[0]
+            rollup_floor = db.execute("SELECT MIN(minute) FROM rollup_utilization").fetchone()[0]
         assert now - 600 - 120 <= raw_floor <= now - 600
         assert raw_rows <= 600 / 10 + 18
         assert now - 3600 - 120 <= rollup_floor <= now - 3600
@@ -225,9 +228,13 @@ def test_windows_reject_unknown_keys(history):
         history.window_all(WindowKey("power", "avg", 0), T0)
 
 
-def test_lost_gpus_store_nothing(history):
-    history.record_sample(T0, [GpuNow(index=0, utilization=50), GpuNow(index=1, lost=True)])
+def test_lost_gpus_and_missing_metrics_are_left_out(history):
+    history.record_sample(
+        T0, [GpuNow(index=0, utilization=50), GpuNow(index=1, lost=True), GpuNow(index=2)]
+    )
     assert history.window(WindowKey("utilization", "avg", 60), T0) == {0: 50}
+    assert history.window(WindowKey("power", "max", 60), T0) == {}
+    assert history.window_all(WindowKey("power", "max", 60), T0) is None
 
 
 def test_idle_for_sees_samples_recorded_at_or_before_an_earlier_question(history):
