@@ -230,8 +230,8 @@ class History:
     # -- windows ------------------------------------------------------------------------------
 
     def window(self, key: WindowKey, now: float) -> dict[int, float | None]:
-        """The aggregate over the samples in [now - seconds, now], per GPU index; None for a GPU
-        whose samples there lack the metric. GPUs without samples in the window are absent."""
+        """The aggregate over the samples in [now - seconds, now], per GPU index. A GPU without
+        a value for the metric in the window (lost, unsupported, no samples) is absent."""
         metric, agg, seconds = _check_key(key)
         with self._db():
             return self._aggregate(metric, agg, now - seconds, now, by_gpu=True)
