@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from clore_host.facts import GpuNow, PriorState, Settings
@@ -59,7 +61,7 @@ def test_relative_to_reads_this_rules_other_price() -> None:
 
 
 def test_stop_ends_evaluation_only_when_the_rule_matched() -> None:
-    rules = [
+    rules: list[dict[str, Any]] = [
         {"name": "off", "when": {"fact": "rented"}, "then": {"mrl": 24}, "stop": True},
         {"name": "stopper", "then": {"mrl": 48}, "stop": True},
         {"name": "never", "then": {"mrl": 96}},
@@ -118,7 +120,7 @@ def test_any_explains_only_the_branches_that_matched() -> None:
 
 
 def test_off_even_if_rented_follows_the_last_rule_that_set_availability() -> None:
-    rules = [
+    rules: list[dict[str, Any]] = [
         {"name": "fault", "then": {"availability": False}, "even_if_rented": True},
         {"name": "plain", "then": {"availability": False}},
     ]

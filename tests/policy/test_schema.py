@@ -237,3 +237,27 @@ def test_load_policy_reports_file_problems(tmp_path: Path) -> None:
 def test_shipped_policies_load(path: Path) -> None:
     policy = load_policy(path)
     assert policy.rules
+
+
+def test_reference_documents_every_fact_and_metric() -> None:
+    from clore_host.facts import GPU_METRICS
+    from clore_host.policy import FACTS
+
+    doc = (Path(__file__).parents[2] / "docs" / "policy-reference.md").read_text()
+    for name in (*FACTS, *GPU_METRICS):
+        assert f"`{name}`" in doc, name
+
+
+def test_reference_examples_are_valid(tmp_path: Path) -> None:
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "policy-reference.md").read_text()
+    head = "[rails]\non_demand = { floor = 0.00006, ceiling = 0.0003 }\n"
+    head += "spot = { floor = 0.00003, ceiling = 0.0002 }\n"
+    blocks = re.findall(r"```toml\n(.*?)```", doc, re.S)
+    assert len(blocks) >= 4
+    for block in blocks:
+        text = block if "[rails]" in block else head + block
+        path = tmp_path / "example.toml"
+        path.write_text(text if "version" in text else "version = 1\n" + text)
+        assert load_policy(path).version == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from clore_host.facts import Settings
-from clore_host.policy import Plan, load_policy
+from clore_host.policy import Plan, Policy, load_policy
 from clore_host.shipped import resolve_shipped
 
 from .timeline import Moment, run
@@ -17,7 +17,7 @@ from .timeline import Moment, run
 T0 = 1_767_225_600.0  # Thursday 2026-01-01 00:00 UTC
 
 
-def _policy(name: str):  # type: ignore[no-untyped-def]
+def _policy(name: str) -> Policy:
     return load_policy(resolve_shipped(name, "policies"))
 
 
