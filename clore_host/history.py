@@ -136,8 +136,7 @@ class History:
                     f"(schema {version}); upgrade clore-host or move the file aside"
                 )
             self._add_missing_columns()
-            rolled = self._meta("rolled_until")
-            self._rolled_until = None if rolled is None else float(rolled)
+            self._load_rolled()
 
     def _add_missing_columns(self) -> None:
         """Metrics added to GPU_METRICS after the file was created get a raw column (and,
@@ -175,6 +174,7 @@ class History:
         ]
         minute = _floor_minute(ts)
         with self._write():
+            self._load_rolled()  # another process (a one-shot run) may have rolled up since
             self._conn.executemany(_INSERT_RAW, rows)
             if host is not None:
                 self._conn.execute(_INSERT_HOST, (ts, *(getattr(host, f) for f in HOST_FIELDS)))
@@ -189,6 +189,10 @@ class History:
                 self._set_rolled(minute)
                 if ts - self._last_prune >= MINUTE:
                     self._prune(ts)
+
+    def _load_rolled(self) -> None:
+        rolled = self._meta("rolled_until")
+        self._rolled_until = None if rolled is None else float(rolled)
 
     def _set_rolled(self, minute: float) -> None:
         self._rolled_until = minute
@@ -246,6 +250,7 @@ class History:
         self, metric: str, agg: str, start: float, end: float, *, by_gpu: bool
     ) -> dict[int, float | None]:
         stop = _after(end)  # the window includes `end`; ranges below exclude their upper bound
+        self._load_rolled()  # another process may have rolled up (and pruned) since
         raw_floor = self._conn.execute("SELECT MIN(ts) FROM raw").fetchone()[0]
         raw_kept = raw_floor is not None and start >= raw_floor
         # Whole minutes [m0, m1) come from rollups; [start, m0) and [m1, end] from raw samples.
@@ -534,8 +539,7 @@ class History:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 # Memory may be ahead of the rolled-back file: reload it.
-                rolled = self._meta("rolled_until")
-                self._rolled_until = None if rolled is None else float(rolled)
+                self._load_rolled()
                 self._busy_cache.clear()
                 raise
 

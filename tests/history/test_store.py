@@ -199,3 +199,20 @@ def test_a_newer_schema_is_refused(tmp_path):
 def test_retention_must_be_positive(tmp_path):
     with pytest.raises(ValueError):
         History.open(tmp_path / "history.db", raw_retention=0)
+
+
+def test_a_second_process_sees_the_writers_rollups_and_pruning(tmp_path):
+    path = tmp_path / "history.db"
+    key = WindowKey("utilization", "avg", 3000)
+    with (
+        History.open(path, raw_retention=600) as reader,
+        History.open(path, raw_retention=600) as writer,
+    ):
+        fill(writer, T0, 60)
+        assert reader.window(key, T0 + 590) == writer.window(key, T0 + 590)
+        fill(writer, T0 + 600, 300)  # the writer rolls up and prunes the raw samples
+        expected = writer.window(key, T0 + 3590)
+        assert expected == {0: pytest.approx(49.9, abs=0.5), 1: pytest.approx(50, abs=0.5)}
+        assert reader.window(key, T0 + 3590) == expected
+        reader.record_sample(T0 + 3600, [GpuNow(index=0, utilization=1.0)])
+        assert reader.window(key, T0 + 3600) == writer.window(key, T0 + 3600)
