@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,8 +48,8 @@ class FieldPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "current": self.current,
-            "target": self.target,
+            "current": _json_value(self.current),
+            "target": _json_value(self.target),
             "changed": self.changed,
             "rules": list(self.rules),
             "clamps": list(self.clamps),
@@ -85,11 +86,18 @@ class Plan:
         return {
             "changed": self.changed,
             "blocked": self.blocked,
-            "current": self.current._asdict(),
-            "target": self.target._asdict(),
+            "current": {k: _json_value(v) for k, v in self.current._asdict().items()},
+            "target": {k: _json_value(v) for k, v in self.target._asdict().items()},
             "fields": {f: self.fields[f].to_dict() for f in SETTING_FIELDS},
             "explain": self.explain(),
         }
+
+
+def _json_value(value: FieldValue) -> FieldValue | None:
+    """JSON has no NaN or infinity: an implausible price (in a blocked plan) becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def unchanged_plan(current: Settings, blocked: str | None = None) -> Plan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -191,6 +192,8 @@ def test_implausible_facts_block_the_plan(facts_kwargs: dict[str, object], words
     assert plan.target == plan.current and not plan.changed
     assert plan.explain()[0] == f"blocked: {plan.blocked}"
     assert plan.reasons() == []
+    data = plan.to_dict()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
 
 
 def test_prior_change_in_the_future_blocks() -> None:
@@ -200,8 +203,6 @@ def test_prior_change_in_the_future_blocks() -> None:
 
 
 def test_to_dict_is_json_ready() -> None:
-    import json
-
     policy = make_policy([_scale("on_demand", 0.9)])
     data = make_plan(policy, make_facts(), NO_PRIOR).to_dict()
     assert json.loads(json.dumps(data)) == data
