@@ -4,7 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint typecheck pytest venv clean
+# A Python 3.10 interpreter, if this machine has one (the oldest Python rigs run: Ubuntu 22.04).
+PY310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+VENV310 := .venv310
+
+.PHONY: test demo bench soak deb lint typecheck pytest pytest-py310 venv clean
 
 venv: $(STAMP)
 
@@ -15,8 +20,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check clore_host tests bench
-	$(VENV)/bin/ruff format --check clore_host tests bench
+	$(VENV)/bin/ruff check clore_host tests bench packaging
+	$(VENV)/bin/ruff format --check clore_host tests bench packaging
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -24,7 +29,19 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
-test: lint typecheck pytest
+# The suite again on Python 3.10 when this machine has it; said plainly when it does not.
+pytest-py310:
+	@if [ -z "$(PY310)" ]; then \
+		echo "Python 3.10 not found on this machine: the suite ran on $$($(PY) -V) only"; \
+	else \
+		echo "== the suite on $$($(PY310) -V)"; \
+		test -x $(VENV310)/bin/python || $(PY310) -m venv $(VENV310); \
+		$(VENV310)/bin/python -m pip install --quiet --upgrade pip; \
+		$(VENV310)/bin/python -m pip install --quiet -e '.[dev]'; \
+		$(VENV310)/bin/python -m pytest -n 2 -q -p no:cacheprovider tests; \
+	fi
+
+test: lint typecheck pytest pytest-py310
 
 demo: $(STAMP)
 	$(VENV)/bin/clore-host demo
@@ -32,5 +49,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
+soak: $(STAMP)
+	$(PY) bench/bench_soak.py
+
+deb: $(STAMP)
+	packaging/build-deb.sh dist
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV310) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

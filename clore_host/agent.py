@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from .api import CloreClient, ServerConfig, SetServerSettings, load_token
@@ -105,20 +105,30 @@ def rental_status_of(config: ServerConfig) -> RentalStatus:
     return status
 
 
-@dataclass
 class Agent:
-    """The parts one server's cycles need, opened once and reused."""
+    """The parts one server's cycles need, opened once and reused.
 
-    config: Config
-    policy: Policy
-    client: CloreClient
-    gpus: GpuBackend
-    history: History
-    clock: Clock
-    lock: WriterLock = field(init=False)
+    The config, policy and API client are opened up front, so a bad config or policy fails
+    before anything is contacted. The history store and the GPU backend open on first use:
+    a one-shot run reads the server first and opens them while the rate limiter holds its
+    write back, and a run that cannot reach the API never touches them.
+    """
 
-    def __post_init__(self) -> None:
-        self.lock = WriterLock(self.config.state.dir, self.config.server.name)
+    def __init__(
+        self,
+        config: Config,
+        policy: Policy,
+        client: CloreClient,
+        clock: Clock,
+        gpus: GpuBackend | None = None,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.client = client
+        self.clock = clock
+        self.lock = WriterLock(config.state.dir, config.server.name)
+        self._gpus = gpus
+        self._history: History | None = None
 
     @classmethod
     def open(
@@ -131,48 +141,50 @@ class Agent:
         gpus: GpuBackend | None = None,
         on_response: Callable[[str, str], None] | None = None,
     ) -> Agent:
-        """Open every part from the config; anything passed in is used as is (tests, demo)."""
+        """Open the agent from the config; anything passed in is used as is (tests, demo)."""
         clock = clock or SystemClock()
-        state_dir = config.state.dir
-        state_dir.mkdir(parents=True, exist_ok=True)
+        config.state.dir.mkdir(parents=True, exist_ok=True)
         policy = policy or load_policy(resolve_shipped(config.policy.path, "policies"))
-        opened: list[Any] = []
-        try:
-            if client is None:
-                token = load_token(config.api.token_file)
-                redact(token.reveal())  # belt and braces: no log line can carry it
-                client = CloreClient(
-                    config.api.base_url,
-                    token,
-                    state_dir=state_dir,
-                    clock=clock,
-                    timeout=config.api.timeout,
-                    retries=config.api.retries,
-                    on_response=on_response,
-                )
-                opened.append(client)
-            history = History.open(
-                state_dir / "history.db",
-                raw_retention=config.history.raw_retention,
-                rollup_retention=config.history.rollup_retention,
+        if client is None:
+            token = load_token(config.api.token_file)
+            redact(token.reveal())  # belt and braces: no log line can carry it
+            client = CloreClient(
+                config.api.base_url,
+                token,
+                state_dir=config.state.dir,
+                clock=clock,
+                timeout=config.api.timeout,
+                retries=config.api.retries,
+                on_response=on_response,
             )
-            opened.append(history)
-            if gpus is None:
-                gpus = open_backend(
-                    config.gpu.backend,
-                    scenario=config.gpu.scenario,
-                    clock=clock,
-                    call_timeout=config.gpu.call_timeout,
-                )
-        except BaseException:
-            for part in opened:
-                part.close()
-            raise
-        return cls(config, policy, client, gpus, history, clock)
+        return cls(config, policy, client, clock, gpus)
+
+    @property
+    def history(self) -> History:
+        if self._history is None:
+            self._history = History.open(
+                self.config.state.dir / "history.db",
+                raw_retention=self.config.history.raw_retention,
+                rollup_retention=self.config.history.rollup_retention,
+            )
+        return self._history
+
+    @property
+    def gpus(self) -> GpuBackend:
+        if self._gpus is None:
+            self._gpus = open_backend(
+                self.config.gpu.backend,
+                scenario=self.config.gpu.scenario,
+                clock=self.clock,
+                call_timeout=self.config.gpu.call_timeout,
+            )
+        return self._gpus
 
     def close(self) -> None:
         self.lock.release()
-        for part in (self.gpus, self.history, self.client):
+        for part in (self._gpus, self._history, self.client):
+            if part is None:
+                continue
             try:
                 part.close()
             except Exception:  # closing must not mask what happened before

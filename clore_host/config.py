@@ -35,7 +35,9 @@ class _Section(BaseModel):
 
 class ServerSection(_Section):
     name: str = Field(min_length=1)
-    currency: Literal["bitcoin"] = "bitcoin"  # the only currency set_server_settings' documented form prices
+    currency: Literal["bitcoin"] = (
+        "bitcoin"  # the only currency set_server_settings' documented form prices
+    )
     expected_gpus: int = Field(default=1, ge=0, le=64)
 
 
@@ -130,6 +132,13 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             return value
         return (base / value).resolve()
 
+    def rel_or_shipped(value: Path | None) -> Path | None:
+        # A bare name ("default", "idle-rig") with no such file beside the config names a
+        # shipped policy or scenario; resolve_shipped finds it later.
+        if value is not None and len(value.parts) == 1 and not (base / value).exists():
+            return value
+        return rel(value)
+
     # CLORE_API_URL overrides the file, so tests and operators can point a config elsewhere.
     base_url = os.environ.get("CLORE_API_URL") or config.api.base_url
     return config.model_copy(
@@ -137,8 +146,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             "api": config.api.model_copy(
                 update={"token_file": rel(config.api.token_file), "base_url": base_url}
             ),
-            "gpu": config.gpu.model_copy(update={"scenario": rel(config.gpu.scenario)}),
-            "policy": config.policy.model_copy(update={"path": rel(config.policy.path)}),
+            "gpu": config.gpu.model_copy(update={"scenario": rel_or_shipped(config.gpu.scenario)}),
+            "policy": config.policy.model_copy(update={"path": rel_or_shipped(config.policy.path)}),
             "state": config.state.model_copy(update={"dir": rel(config.state.dir)}),
         }
     )

@@ -15,6 +15,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_minimal_config_gets_safe_defaults_and_resolves_relative_paths(tmp_path: Path) -> None:
+    (tmp_path / "scen.toml").write_text("")
     path = write(
         tmp_path,
         '[server]\nname = "rig"\n[gpu]\nbackend = "fake"\nscenario = "scen.toml"\n'
@@ -75,3 +76,14 @@ def test_clore_api_url_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("CLORE_API_URL", "http://127.0.0.1:1/v1")
     config = load_config(write(tmp_path, '[server]\nname = "rig"\n'))
     assert config.api.base_url == "http://127.0.0.1:1/v1"
+
+
+def test_bare_names_are_left_for_shipped_policies_and_scenarios(tmp_path: Path) -> None:
+    (tmp_path / "mine.toml").write_text("")
+    path = write(
+        tmp_path,
+        '[server]\nname = "rig"\n[gpu]\nscenario = "idle-rig"\n[policy]\npath = "mine.toml"\n',
+    )
+    config = load_config(path)
+    assert config.gpu.scenario == Path("idle-rig")  # shipped, found by name later
+    assert config.policy.path == (tmp_path / "mine.toml").resolve()  # the file beside it wins
