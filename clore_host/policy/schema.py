@@ -195,10 +195,11 @@ class CompiledRule:
 class _Compiled:
     """Holder for compiled rules; derived from the fields, so it never affects equality."""
 
-    __slots__ = ("rules",)
+    __slots__ = ("rules", "source")
 
-    def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
-        self.rules = rules
+    def __init__(self, source: tuple[Rule, ...]) -> None:
+        self.source = source
+        self.rules = tuple(_compile_rule(r) for r in source)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Compiled)
@@ -293,10 +294,12 @@ class Policy(_Model):
         return problems
 
     def model_post_init(self, context: Any) -> None:
-        self._compiled = _Compiled(tuple(_compile_rule(r) for r in self.rules))
+        self._compiled = _Compiled(self.rules)
 
     @property
     def compiled_rules(self) -> tuple[CompiledRule, ...]:
+        if self._compiled.source is not self.rules:  # a model_copy with new rules
+            self._compiled = _Compiled(self.rules)
         return self._compiled.rules
 
     def window_keys(self) -> frozenset[WindowKey]:

@@ -132,3 +132,11 @@ def test_decide_reads_nothing_but_its_arguments() -> None:
     policy = make_policy([{"name": "a", "when": IDLE, "then": {"on_demand": {"scale": 0.9}}}])
     facts = make_facts(idle_for=8 * 3600.0, current=Settings(0.0002, 0.0001, True, 72))
     assert decide(policy, facts) == decide(policy, facts)
+
+
+def test_a_copy_with_other_rules_runs_those_rules() -> None:
+    policy = make_policy([{"name": "a", "then": {"mrl": 24}}])
+    other = make_policy([{"name": "b", "then": {"mrl": 48}}])
+    copy = policy.model_copy(update={"rules": other.rules})
+    assert decide(copy, make_facts()).target.mrl == 48
+    assert decide(policy, make_facts()).target.mrl == 24
