@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .duration import parse_duration
 from .validation import InputFileError, issues_from_validation, load_toml
@@ -52,6 +60,15 @@ class GpuSection(_Section):
     backend: Literal["nvml", "fake"] = "nvml"
     scenario: Path | None = None
     call_timeout: Duration = 5.0
+
+    @model_validator(mode="after")
+    def _fake_needs_a_scenario(self) -> GpuSection:
+        if self.backend == "fake" and self.scenario is None:
+            raise ValueError(
+                'backend "fake" needs `scenario`: a scenario file, or a shipped one by name '
+                '("idle-rig", "rented-busy", "overheat", "gpu-lost", "mixed-8gpu", "demo")'
+            )
+        return self
 
 
 class PolicySection(_Section):

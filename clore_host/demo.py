@@ -27,7 +27,7 @@ DEMO_SERVER = "demo-rig"
 DEMO_TOKEN = "demo-token"
 
 # When the simulated renter arrives and leaves (rental_status 2 = rented on demand).
-RENTALS: tuple[tuple[str, int], ...] = (("10h", 2), ("22h", 0))
+RENTALS: tuple[tuple[str, int], ...] = (("10h", 2), ("16h", 0))
 
 
 @dataclass(frozen=True)
@@ -126,22 +126,27 @@ def format_entry(entry: TimelineEntry) -> list[str]:
         f"{target.on_demand:.8f}  {target.spot:.8f}  "
         f"{'on ' if target.availability else 'off'}  {target.mrl:>4}h  "
     )
+    plan = entry.result.plan
+    # A field a rule wanted to move but a rail held is worth a line too: it is the policy at
+    # work (e.g. the health guard held back during a rental).
+    held = [f.explain() for f in plan.fields.values() if f.rules and f.clamps and not f.changed]
     if entry.result.outcome != "changed":
-        return [head + "-"]
-    reasons = entry.result.plan.reasons()
-    return [head + "CHANGED"] + [f"       {reason}" for reason in reasons]
+        return [head + ("held" if held else "-")] + [f"       {line}" for line in held]
+    lines = plan.reasons() + held
+    return [head + "CHANGED"] + [f"       {line}" for line in lines]
 
 
-def run_demo(write: Callable[[str], None] = print, **kwargs: str | float) -> list[TimelineEntry]:
+def run_demo(
+    write: Callable[[str], None] = print, *, policy: str = "default", hours: float = 24
+) -> list[TimelineEntry]:
     """Print the timeline of a simulated day; return its entries."""
     write("clore-host demo: a simulated day on the built-in emulator with a fake GPU")
-    write(
-        "  00:00-10:00 idle, 10:00-22:00 rented on demand and busy, 18:00-20:00 the GPU overheats"
-    )
+    write("  00:00-10:00 idle; 10:00-16:00 rented on demand and busy; 16:00 idle again;")
+    write("  18:00-20:00 a fan fails and the idle GPU overheats; then cool again")
     write("")
     write("time   rental     util  temp  on_demand   spot        avail  mrl  decision")
     entries: list[TimelineEntry] = []
-    for entry in simulate_day(**kwargs):  # type: ignore[arg-type]
+    for entry in simulate_day(policy=policy, hours=hours):
         entries.append(entry)
         for line in format_entry(entry):
             write(line)

@@ -87,3 +87,8 @@ def test_bare_names_are_left_for_shipped_policies_and_scenarios(tmp_path: Path) 
     config = load_config(path)
     assert config.gpu.scenario == Path("idle-rig")  # shipped, found by name later
     assert config.policy.path == (tmp_path / "mine.toml").resolve()  # the file beside it wins
+
+
+def test_the_fake_backend_needs_a_scenario(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match=r"gpu: backend \"fake\" needs `scenario`"):
+        load_config(write(tmp_path, '[server]\nname = "rig"\n[gpu]\nbackend = "fake"\n'))

@@ -1,0 +1,48 @@
+"""`clore-host demo` (what `make demo` runs): a simulated day that shows the policy at work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from clore_host.demo import run_demo
+
+
+def test_demo_shows_idle_discount_raise_when_rented_and_health_guard() -> None:
+    began = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "clore_host", "demo"], capture_output=True, text=True, timeout=60
+    )
+    took = time.monotonic() - began
+    assert result.returncode == 0, result.stderr
+    assert took < 30
+    out = result.stdout
+
+    def first(text: str) -> int:
+        assert text in out, text
+        return out.index(text)
+
+    # In the order the day brings them: discount while idle, back up once rented, off the
+    # market while the GPU overheats, back on after it has cooled for a while.
+    assert (
+        first('rule "idle discount"')
+        < first('rule "rented: back to list price"')
+        < first('availability true -> false: rule "overheating"')
+        < first('availability false -> true: rule "back on the market"')
+    )
+    assert "clamped to floor" in out and "clamped by max step 10%" in out
+
+
+def test_demo_timeline_settings_follow_the_default_policy() -> None:
+    lines: list[str] = []
+    entries = run_demo(lines.append)
+    by_hour = {round(e.at / 3600, 1): e.result.plan.target for e in entries}
+    assert by_hour[0.0].on_demand == 0.0001  # the list price, untouched while idle < 6h
+    assert by_hour[9.0].on_demand == 0.00006  # discounted down to the floor
+    assert by_hour[12.5].on_demand == 0.0001  # back at the list price during the rental
+    assert by_hour[19.0].availability is False  # delisted while overheating, not rented
+    assert by_hour[21.0].availability is True  # back once cool for 30 minutes
+    changed = [e for e in entries if e.result.outcome == "changed"]
+    assert all(e.result.plan.reasons() for e in changed)  # every change says why
+    assert sum(1 for line in lines if "CHANGED" in line) == len(changed)
