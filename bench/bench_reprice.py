@@ -64,9 +64,17 @@ def main() -> int:
             writes = len(emulator.requests.for_endpoint("set_server_settings"))
             began = time.perf_counter()
             result = subprocess.run(
-                [sys.executable, "-m", "clore_host", "reprice", "--config",
-                 str(root / "config.toml")],
-                capture_output=True, text=True, env=env,
+                [
+                    sys.executable,
+                    "-m",
+                    "clore_host",
+                    "reprice",
+                    "--config",
+                    str(root / "config.toml"),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
             )
             took = time.perf_counter() - began
             if result.returncode != 0:

@@ -11,5 +11,6 @@ from clore_host.clock import FakeClock
 def clock() -> FakeClock:
     return FakeClock()
 
+
 # The end-to-end rig (emulator + fake GPUs + config on disk), shared by e2e and daemon tests.
 pytest_plugins = ["tests.rig"]
