@@ -177,14 +177,16 @@ def test_demo_scenario_tells_its_day(clock):
     b = open_backend("fake", scenario="demo", clock=clock, call_timeout=TINY)
     assert isinstance(b, FakeBackend)
     try:
-        idle = [at(b, clock, f"{h}h").gpus[0] for h in range(10)]
+        hours = (*range(10), 16, 17, 21, 23)
+        idle = [at(b, clock, f"{h}h").gpus[0] for h in hours]
         assert all(g.utilization is not None and g.utilization <= 3 for g in idle)
-        busy = [at(b, clock, f"{h}h").gpus[0] for h in (10, 12, 15, 17, 21, 23)]
+        busy = [at(b, clock, f"{h}h").gpus[0] for h in (10, 12, 15)]
         assert all(g.utilization is not None and g.utilization >= 90 for g in busy)
-        assert all(g.temperature is not None and g.temperature < 90 for g in busy)
+        assert all(g.temperature is not None and g.temperature < 90 for g in busy + idle)
         hot = [at(b, clock, f"18h{m}m").gpus[0] for m in range(0, 120, 7)]
         assert all(g.temperature is not None and g.temperature > 90 for g in hot)
         assert all("hw_thermal" in g.throttle for g in hot)
+        assert all(g.utilization is not None and g.utilization <= 3 for g in hot)
     finally:
         b.close()
 

@@ -42,7 +42,7 @@ def test_json_output(tmp_path, capsys):
     ("gpu_section", "expected"),
     [
         ('backend = "fake"\nscenario = "no-such-scenario"', "file not found"),
-        ('backend = "fake"', "needs gpu.scenario"),
+        ('backend = "fake"', "needs `scenario`"),
         ('backend = "cuda"', "gpu.backend"),
     ],
 )
