@@ -62,6 +62,8 @@ def main() -> int:
         for run in range(RUNS):
             time.sleep(FLOOR_S)  # start each run with the rate limiter's slot free
             writes = len(emulator.requests.for_endpoint("set_server_settings"))
+            seen = len(emulator.requests)
+            began_at = time.time()
             began = time.perf_counter()
             result = subprocess.run(
                 [
@@ -81,8 +83,14 @@ def main() -> int:
                 print(result.stdout, result.stderr)
                 return 1
             assert len(emulator.requests.for_endpoint("set_server_settings")) == writes + 1
+            read, write = emulator.requests.snapshot()[seen:]
             ratios.append(took / FLOOR_S)
-            print(f"run {run + 1}: {took:.3f} s (ratio {took / FLOOR_S:.3f})")
+            print(
+                f"run {run + 1}: {took:.3f} s (ratio {took / FLOOR_S:.3f}): "
+                f"start to read {read.time - began_at:.3f} s, read to write "
+                f"{write.time - read.time:.3f} s, write to exit "
+                f"{began_at + took - write.time:.3f} s"
+            )
     median = statistics.median(ratios)
     verdict = "PASS" if median <= TARGET else "FAIL"
     print(f"reprice: median ratio to the API floor {median:.3f} (target <= {TARGET}) {verdict}")

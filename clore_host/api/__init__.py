@@ -1,7 +1,8 @@
 """The only door to CLORE.AI: a typed client, its models and errors, and a loopback emulator."""
 
+from typing import TYPE_CHECKING, Any
+
 from .client import CloreClient
-from .emulator import Emulator, default_state, load_state
 from .errors import (
     ApiError,
     ApiTimeout,
@@ -34,6 +35,20 @@ from .models import (
 )
 from .ratelimit import RateLimiter
 from .token import Token, load_token
+
+if TYPE_CHECKING:
+    from .emulator import Emulator, default_state, load_state
+
+
+def __getattr__(name: str) -> Any:
+    # The emulator (and http.server behind it) loads only for those who use it - tests, the
+    # demo, `clore-host emulate` - not on every run of the agent.
+    if name in ("Emulator", "default_state", "load_state"):
+        from . import emulator
+
+        return getattr(emulator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ApiError",

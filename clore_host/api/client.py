@@ -86,8 +86,11 @@ class CloreClient:
         self._limiter = RateLimiter(state_dir, self._clock)
         # The token is added per request, never as a default header of the httpx client, so it
         # is in no object that something might print.
+        # Loading the CA bundle is the costliest part of a client; a plain-HTTP base URL (the
+        # loopback emulator) never uses it, and redirects are not followed.
+        tls = _tls_context() if self._base.startswith("https:") else False
         self._http = httpx.Client(
-            timeout=timeout, transport=transport, follow_redirects=False, verify=_tls_context()
+            timeout=timeout, transport=transport, follow_redirects=False, verify=tls
         )
 
     def __repr__(self) -> str:

@@ -16,11 +16,12 @@ Specs = dict[str, Any]
 
 
 class _Response(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Schemas build on first use: a run touches two or three of these models, not all.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     def body(self) -> dict[str, Any]:
         """The JSON body: optional fields left unset are not sent."""

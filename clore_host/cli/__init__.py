@@ -31,20 +31,25 @@ __all__ = [
     "main",
 ]
 
-# Each module has `register(subparsers)`; its parsers set `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = (
-    "reprice",
-    "status",
-    "run",
-    "demo",
-    "api_cmd",
-    "emulate",
-    "check",
-    "gpus",
-)
+# The module that defines each command; it has `register(subparsers)`, and its parsers set
+# `func(args) -> int`. Only the module of the command being run is imported (a one-shot run
+# from a timer should not pay for every other command's imports); --help imports them all.
+COMMANDS: dict[str, str] = {
+    "reprice": "reprice",
+    "plan": "reprice",
+    "status": "status",
+    "history": "status",
+    "run": "run",
+    "demo": "demo",
+    "check": "check",
+    "gpus": "gpus",
+    "api": "api_cmd",
+    "emulate": "emulate",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command`, only that command's module is loaded."""
     parser = argparse.ArgumentParser(
         prog="clore-host",
         description="Prices and lists a GPU server on CLORE.AI according to a policy.",
@@ -63,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="key=value text (auto: no timestamps under systemd) or one JSON object per line",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        module.register(sub)
+    wanted = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in wanted:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
@@ -84,7 +89,9 @@ def fail(message: str, code: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     # A daemon's decisions belong in the journal; one-shot commands print their own result.
     setup_logging(
