@@ -86,7 +86,7 @@ DEFAULT_RATES: dict[str, float] = {
     "restart": 0.5,
     "kill_mid_write": 0.3,
     "db_locked": 0.4,
-    "db_deleted": 0.1,
+    "db_deleted": 0.15,
     "disk_full": 0.3,
     "rental": 0.8,
 }
@@ -244,7 +244,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 
 def _detail(kind: str, rng: random.Random, config: SoakConfig) -> tuple[tuple[str, Any], ...]:
-    endpoint = rng.choice([None, "server_config", "set_server_settings"])
+    endpoint = rng.choices([None, "server_config", "set_server_settings"], [5, 3, 2])[0]
     times = rng.randint(1, 3)
     if kind == "api_code":
         return (("code", rng.randint(1, 6)), ("endpoint", endpoint), ("times", times))
@@ -539,6 +539,7 @@ class Soak:
         self.policy_timeline: list[tuple[float, Policy]] = []
         self.rental_timeline: list[tuple[float, int]] = [(0.0, 0)]
         self.windows: list[tuple[float, float]] = []  # degrading faults, soak-relative
+        self.reloads: list[tuple[float, str, Policy]] = []  # (time, running, expected)
         self.health_log: list[tuple[float, str | None]] = []  # (time, problem or None)
         self._histories: list[_KeptHistory] = []
         self._valid_policy_text = ""
@@ -704,7 +705,7 @@ class Soak:
         kind, daemon = event.kind, self._daemon
         assert daemon is not None
         faults = emulator.faults
-        if kind.startswith("api_") and kind != "api_down" and faults.pending() > 6:
+        if kind.startswith("api_") and kind != "api_down" and faults.pending() > 10:
             return False  # the queue is long enough: no request is lost for a day
         if kind == "api_code":
             code = int(event.get("code"))
@@ -742,7 +743,11 @@ class Soak:
         elif kind == "db_locked":
             return self._lock()
         elif kind == "db_deleted":
-            return self._delete()
+            # As an operator would: remove the file, then restart the service.
+            if not self._delete():
+                return False
+            daemon.close()
+            self._daemon = self._new_daemon()
         elif kind == "disk_full":
             if self._disk_full:
                 return False
@@ -795,6 +800,7 @@ class Soak:
         daemon.reload()
         if self._policy_ok:
             self.policy_timeline.append((self._now(), load_policy(self.root / "policy.toml")))
+        self.reloads.append((self._now(), daemon.policy.digest(), self.policy_timeline[-1][1]))
 
     def _db(self) -> Path:
         return self.root / "state" / "history.db"
@@ -898,6 +904,7 @@ class Checks:
         self.report.history_changes = len(self.soak.audit.changes)
         self.spacing()
         self.writes(writes)
+        self.reloads()
         self.secrets()
         self.liveness()
         self.rss()
@@ -1079,6 +1086,16 @@ class Checks:
                 f"+{t:.0f} s: availability switched off while rented (status {status}); "
                 f"reasons {lines}",
             )
+
+    def reloads(self) -> None:
+        """After each reload the daemon runs the last valid policy written (its own word)."""
+        self.count("reload runs the last valid policy", len(self.soak.reloads))
+        for t, running, expected in self.soak.reloads:
+            if running != expected.digest():
+                self.flag(
+                    "reload runs the last valid policy",
+                    f"+{t:.0f} s: running {running}, expected {expected.digest()}",
+                )
 
     def secrets(self) -> None:
         self.count("token in no log line", self.watch.lines)
