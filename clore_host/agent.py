@@ -25,7 +25,6 @@ from .host import read_host
 from .lock import LockHeld, WriterLock
 from .logs import redact
 from .policy import Plan, Policy, load_policy, make_plan
-from .shipped import resolve_shipped
 from .validation import InputFileError
 
 log = logging.getLogger(__name__)
@@ -144,7 +143,7 @@ class Agent:
         """Open the agent from the config; anything passed in is used as is (tests, demo)."""
         clock = clock or SystemClock()
         config.state.dir.mkdir(parents=True, exist_ok=True)
-        policy = policy or load_policy(resolve_shipped(config.policy.path, "policies"))
+        policy = policy or load_policy(config.policy.path)
         if client is None:
             token = load_token(config.api.token_file)
             redact(token.reveal())  # belt and braces: no log line can carry it

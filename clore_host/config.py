@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from .duration import parse_duration
+from .shipped import resolve_shipped
 from .validation import InputFileError, issues_from_validation, load_toml
 
 DEFAULT_CONFIG_PATH = Path("/etc/clore-host/config.toml")
@@ -149,11 +150,11 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             return value
         return (base / value).resolve()
 
-    def rel_or_shipped(value: Path | None) -> Path | None:
+    def rel_or_shipped(value: Path | None, kind: Literal["policies", "scenarios"]) -> Path | None:
         # A bare name ("default", "idle-rig") with no such file beside the config names a
-        # shipped policy or scenario; resolve_shipped finds it later.
+        # shipped policy or scenario.
         if value is not None and len(value.parts) == 1 and not (base / value).exists():
-            return value
+            return resolve_shipped(value, kind)
         return rel(value)
 
     # CLORE_API_URL overrides the file, so tests and operators can point a config elsewhere.
@@ -163,8 +164,12 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             "api": config.api.model_copy(
                 update={"token_file": rel(config.api.token_file), "base_url": base_url}
             ),
-            "gpu": config.gpu.model_copy(update={"scenario": rel_or_shipped(config.gpu.scenario)}),
-            "policy": config.policy.model_copy(update={"path": rel_or_shipped(config.policy.path)}),
+            "gpu": config.gpu.model_copy(
+                update={"scenario": rel_or_shipped(config.gpu.scenario, "scenarios")}
+            ),
+            "policy": config.policy.model_copy(
+                update={"path": rel_or_shipped(config.policy.path, "policies")}
+            ),
             "state": config.state.model_copy(update={"dir": rel(config.state.dir)}),
         }
     )

@@ -34,7 +34,6 @@ from .gpu import GpuBackendTimeout
 from .logs import event
 from .metrics import AgentMetrics, MetricsServer
 from .policy import load_policy
-from .shipped import resolve_shipped
 from .validation import InputFileError
 from .webhook import Webhook, change_payload, health_payload
 
@@ -107,7 +106,7 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self._rng = rng or random.Random()
         self.config: Config = load_config(config_path)
-        self.policy = load_policy(resolve_shipped(self.config.policy.path, "policies"))
+        self.policy = load_policy(self.config.policy.path)
         self.metrics = AgentMetrics(currency=self.config.server.currency)
         self.metrics.set_info(__version__, self.policy.digest())
         self._open_agent = open_agent or (
@@ -300,7 +299,7 @@ class Daemon:
         self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
             config = load_config(self.config_path)
-            policy = load_policy(resolve_shipped(config.policy.path, "policies"))
+            policy = load_policy(config.policy.path)
         except InputFileError as exc:
             message = f"reload refused, keeping the running config and policy: {exc.render()}"
             log.error("%s", message)

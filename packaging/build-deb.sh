@@ -43,9 +43,9 @@ fi
 
 policies=("$src"/policies/*.toml)
 [ -e "${policies[0]}" ] || die "no policies/*.toml to ship"
-wanted=$(sed -n 's|^path *= *"/etc/clore-host/policies/\([^"]*\)".*|\1|p' "$here/config.toml")
+wanted=$(sed -n 's|^path *= *"/etc/clore-host/policies/\([^"]*\)".*|\1|p' "$here/../clore_host/config.example.toml")
 if [ -z "$wanted" ] || [ ! -e "$src/policies/$wanted" ]; then
-    die "packaging/config.toml names policy '$wanted', which is not in policies/"
+    die "clore_host/config.example.toml names policy '$wanted', which is not in policies/"
 fi
 
 wheels=$root/usr/share/clore-host/wheels
@@ -75,7 +75,7 @@ done
 
 install -d "$root/etc/clore-host/policies" "$root/lib/systemd/system" \
     "$root/usr/share/doc/clore-host" "$root/DEBIAN"
-install -m 0644 "$here/config.toml" "$root/etc/clore-host/config.toml"
+install -m 0644 "$here/../clore_host/config.example.toml" "$root/etc/clore-host/config.toml"
 install -m 0644 "${policies[@]}" "$root/etc/clore-host/policies/"
 install -m 0644 "$repo"/systemd/clore-host.service "$repo"/systemd/clore-host-reprice.service \
     "$repo"/systemd/clore-host-reprice.timer "$root/lib/systemd/system/"

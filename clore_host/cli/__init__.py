@@ -44,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "check": "check",
     "gpus": "gpus",
     "api": "api_cmd",
+    "init": "init",
     "emulate": "emulate",
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..clock import Clock
-from ..shipped import shipped_dir
+from ..shipped import resolve_shipped
 from .base import (
     GpuBackend,
     GpuBackendError,
@@ -25,7 +25,6 @@ __all__ = [
     "GpuSnapshot",
     "NvmlLibraryNotFound",
     "open_backend",
-    "scenario_path",
 ]
 
 
@@ -52,19 +51,7 @@ def open_backend(
                 'gpu.backend = "fake" needs gpu.scenario: a scenario file or a shipped name '
                 'such as "idle-rig"'
             )
-        return FakeBackend(load_scenario(scenario_path(scenario)), clock, call_timeout=call_timeout)
+        return FakeBackend(
+            load_scenario(resolve_shipped(scenario, "scenarios")), clock, call_timeout=call_timeout
+        )
     raise GpuBackendError(f'unknown GPU backend {backend!r}: use "nvml" or "fake"')
-
-
-def scenario_path(value: Path | str) -> Path:
-    """Where a scenario is: the path as given if it exists, else a shipped scenario by name.
-
-    A config resolves `gpu.scenario = "demo"` against its own directory; when nothing is
-    there, the shipped scenario of that name is meant.
-    """
-    path = Path(value)
-    if path.exists():
-        return path
-    name = path.name if path.suffix == ".toml" else f"{path.name}.toml"
-    shipped = shipped_dir("scenarios") / name
-    return shipped if shipped.is_file() else path

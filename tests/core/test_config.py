@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from clore_host.config import DEFAULT_CONFIG_PATH, config_path, load_config
+from clore_host.shipped import shipped_dir
 from clore_host.validation import InputFileError
 
 
@@ -78,14 +79,14 @@ def test_clore_api_url_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert config.api.base_url == "http://127.0.0.1:1/v1"
 
 
-def test_bare_names_are_left_for_shipped_policies_and_scenarios(tmp_path: Path) -> None:
+def test_bare_names_find_shipped_policies_and_scenarios(tmp_path: Path) -> None:
     (tmp_path / "mine.toml").write_text("")
     path = write(
         tmp_path,
         '[server]\nname = "rig"\n[gpu]\nscenario = "idle-rig"\n[policy]\npath = "mine.toml"\n',
     )
     config = load_config(path)
-    assert config.gpu.scenario == Path("idle-rig")  # shipped, found by name later
+    assert config.gpu.scenario == shipped_dir("scenarios") / "idle-rig.toml"
     assert config.policy.path == (tmp_path / "mine.toml").resolve()  # the file beside it wins
 
 

@@ -169,7 +169,7 @@ def _install_and_use(deb: Path) -> None:
     home = re.search(r"^home = (.*)$", Path("/opt/clore-host/pyvenv.cfg").read_text(), re.M)
     assert home and home.group(1) in ("/usr/bin", "/bin")  # the distribution's python3
     config = Path("/etc/clore-host/config.toml")
-    assert config.read_text() == (REPO / "packaging" / "config.toml").read_text()
+    assert config.read_text() == (REPO / "clore_host" / "config.example.toml").read_text()
 
     version = _run("clore-host", "--version").stdout.strip()
     assert version == f"clore-host {__version__}"
