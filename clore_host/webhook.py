@@ -4,7 +4,7 @@ A webhook must never hold up or break a cycle. The POST runs in a daemon thread 
 caller waits for at most `timeout` seconds in total, whatever the receiver does (accept and
 never answer, drip bytes, refuse); every failure is logged and reported as False.
 
-The document (see docs/observability.md):
+The document (see the README, "Webhook"):
     {"kind": "change_applied" | "health", "server": NAME, "ts": ISO-8601 UTC, ...}
     change_applied: "rental_status", "before" and "after" settings, "changed" (field names),
                     "reasons" (one line per rule or rail)

@@ -239,11 +239,18 @@ def test_shipped_policies_load(path: Path) -> None:
     assert policy.rules
 
 
+def policy_reference() -> str:
+    """The README's "Policy reference" section."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("\n## Policy reference\n", 1)[1]
+    return section.split("\n## ", 1)[0]
+
+
 def test_reference_documents_every_fact_and_metric() -> None:
     from clore_host.facts import GPU_METRICS
     from clore_host.policy import FACTS
 
-    doc = (Path(__file__).parents[2] / "docs" / "policy-reference.md").read_text()
+    doc = policy_reference()
     for name in (*FACTS, *GPU_METRICS):
         assert f"`{name}`" in doc, name
 
@@ -251,7 +258,7 @@ def test_reference_documents_every_fact_and_metric() -> None:
 def test_reference_examples_are_valid(tmp_path: Path) -> None:
     import re
 
-    doc = (Path(__file__).parents[2] / "docs" / "policy-reference.md").read_text()
+    doc = policy_reference()
     head = "[rails]\non_demand = { floor = 0.00006, ceiling = 0.0003 }\n"
     head += "spot = { floor = 0.00003, ceiling = 0.0002 }\n"
     blocks = re.findall(r"```toml\n(.*?)```", doc, re.S)
