@@ -86,7 +86,9 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
 
 
 def test_docs_list_exactly_the_exported_metrics(fed_metrics: AgentMetrics) -> None:
-    table_rows = [line for line in DOC.read_text().splitlines() if line.startswith("| `clore_host_")]
+    table_rows = [
+        line for line in DOC.read_text().splitlines() if line.startswith("| `clore_host_")
+    ]
     documented = {NAME.search(row).group(0) for row in table_rows}  # type: ignore[union-attr]
     assert documented == exported_names(fed_metrics)
 
