@@ -131,6 +131,7 @@ class SoakConfig:
     gpu_call_timeout: float = 0.1  # real seconds
     gpus: int = 2
     quiet_tail: float = 6 * HOUR  # no new faults at the end, so interrupted writes settle
+    min_each: int = 0  # at least this many events of every kind (short runs see them all)
     rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
 
 
@@ -157,6 +158,7 @@ class SoakReport:
     rss_start: int = 0
     rss_end: int = 0
     longest_degraded_s: float = 0.0
+    problems: Counter[str] = field(default_factory=Counter)  # degraded spells, by cause
 
     @property
     def ok(self) -> bool:
@@ -192,6 +194,10 @@ class SoakReport:
             f"growth {(self.rss_end - self.rss_start) / mib:+.1f} MiB; "
             f"longest degraded stretch {self.longest_degraded_s / HOUR:.2f} h"
         )
+        lines.append(
+            "degraded spells by cause: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.problems.items()))
+        )
         for name, found in sorted(self.violations.items()):
             for item in found[:5]:
                 lines.append(f"  VIOLATION {name}: {item}")
@@ -218,7 +224,8 @@ def plan_events(config: SoakConfig, rng: random.Random) -> list[Event]:
     start, end = min(HOUR, span / 10), max(0.0, span - config.quiet_tail)
     events: list[Event] = []
     for kind, rate in sorted(config.rates.items()):
-        for _ in range(_poisson(rng, rate * config.days)):
+        count = _poisson(rng, rate * config.days)
+        for _ in range(max(count, config.min_each) if rate > 0 else 0):
             if end <= start:
                 break
             at = rng.uniform(start, end)
@@ -1118,6 +1125,8 @@ class Checks:
         stretches: list[tuple[float, float, str]] = []
         last = ""
         for t, problem in self.soak.health_log:
+            if problem is not None and problem != last:
+                self.report.problems.update(c for c in CAUSES if c in problem)
             if problem is not None:
                 last = problem
                 if start is None:
@@ -1147,6 +1156,15 @@ class Checks:
 
 
 RSS_GROWTH_LIMIT = 48 * 1024 * 1024
+# What the daemon's degraded status names, as counted in the report.
+CAUSES = (
+    "API unavailable",
+    "GPUs unavailable",
+    "timed out",
+    "history unavailable",
+    "locked",
+    "disk is full",
+)
 
 
 def run_soak(root: Path, config: SoakConfig) -> SoakReport:
