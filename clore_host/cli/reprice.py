@@ -6,10 +6,11 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import EXIT_OK, add_config_option, fail
+from . import EXIT_OK, add_config_option
+from ._agent import with_agent
 
 if TYPE_CHECKING:
-    from ..agent import CycleResult
+    from ..agent import Agent, CycleResult
 
 # The agent and its parts are imported when a command runs, not when the parser is built,
 # so `clore-host --help` stays fast and one broken part cannot take down every command.
@@ -34,26 +35,15 @@ def register(sub: Any) -> None:
 
 
 def run_once(args: argparse.Namespace, *, dry_run: bool) -> int:
-    from ..agent import Agent, classify_error
-    from ..config import load_config
-
-    try:
-        agent = Agent.open(load_config(args.config))
-    except Exception as exc:
-        code, message = classify_error(exc)
-        return fail(message, code)
-    try:
+    def job(agent: Agent) -> int:
         result = agent.reconcile(dry_run=dry_run)
-    except Exception as exc:
-        code, message = classify_error(exc)
-        return fail(message, code)
-    finally:
-        agent.close()
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
-    else:
-        print("\n".join(render_result(result, agent.config.server.name)))
-    return EXIT_OK
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        else:
+            print("\n".join(render_result(result, agent.config.server.name)))
+        return EXIT_OK
+
+    return with_agent(args, job)
 
 
 def render_result(result: CycleResult, server: str) -> list[str]:

@@ -6,12 +6,16 @@ import argparse
 import json
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..duration import format_duration, parse_duration
 from ..exitcodes import EXIT_INVALID, EXIT_OK
 from ..validation import InputFileError
 from . import add_config_option, fail
+from ._agent import with_agent
+
+if TYPE_CHECKING:
+    from ..agent import Agent
 
 
 def register(sub: Any) -> None:
@@ -34,26 +38,18 @@ def _when(ts: float) -> str:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from ..agent import Agent, classify_error, current_settings, rental_status_of
-    from ..config import load_config
+    return with_agent(args, lambda agent: _status(agent, args.json))
 
-    try:
-        agent = Agent.open(load_config(args.config))
-    except Exception as exc:
-        code, message = classify_error(exc)
-        return fail(message, code)
-    try:
-        server = agent.client.server_config(agent.config.server.name).config
-        settings = current_settings(server, agent.config.server.currency)
-        rental = rental_status_of(server)
-        snapshot = agent.gpus.read()
-        decision = agent.history.last_decision()
-        change = agent.history.last_change()
-    except Exception as exc:
-        code, message = classify_error(exc)
-        return fail(message, code)
-    finally:
-        agent.close()
+
+def _status(agent: Agent, as_json: bool) -> int:
+    from ..agent import current_settings, rental_status_of
+
+    server = agent.client.server_config(agent.config.server.name).config
+    settings = current_settings(server, agent.config.server.currency)
+    rental = rental_status_of(server)
+    snapshot = agent.gpus.read()
+    decision = agent.history.last_decision()
+    change = agent.history.last_change()
     doc: dict[str, Any] = {
         "server": agent.config.server.name,
         "rental_status": rental,
@@ -74,7 +70,7 @@ def run_status(args: argparse.Namespace) -> int:
         if change is None
         else {"ts": change.ts, "after": change.after._asdict(), "reasons": list(change.reasons)},
     }
-    if args.json:
+    if as_json:
         print(json.dumps(doc, indent=2, sort_keys=True))
         return EXIT_OK
     s = settings

@@ -26,23 +26,13 @@ from pydantic import (
 )
 
 from ..duration import parse_duration
-from ..facts import POWER_THROTTLE_REASONS, THERMAL_THROTTLE_REASONS
+from ..facts import GPU_METRICS, POWER_THROTTLE_REASONS, THERMAL_THROTTLE_REASONS
 from ..validation import InputFileError, issues_from_validation, load_toml
 from .base import OTHER_THROTTLE_REASONS, GpuReading
 
 THROTTLE_NAMES = THERMAL_THROTTLE_REASONS | POWER_THROTTLE_REASONS | OTHER_THROTTLE_REASONS
 # Metrics with a numeric trace. "fan" applies to each of the card's fans.
-TRACED: tuple[str, ...] = (
-    "utilization",
-    "memory_utilization",
-    "temperature",
-    "power",
-    "power_limit",
-    "memory_used",
-    "fan",
-    "sm_clock",
-    "mem_clock",
-)
+TRACED: tuple[str, ...] = GPU_METRICS
 DISCRETE: tuple[str, ...] = ("pstate", "throttle", "ecc_uncorrected", "pages_pending")
 METRICS: tuple[str, ...] = (*TRACED, "memory_total", *DISCRETE)
 _PERCENT = frozenset({"utilization", "memory_utilization", "fan"})
