@@ -95,6 +95,16 @@ def current_settings(config: ServerConfig, currency: str) -> Settings:
     return Settings(on_demand=on_demand, spot=spot, availability=availability, mrl=config.mrl)
 
 
+def same_settings(a: Settings, b: Settings) -> bool:
+    """Equal, allowing prices the service may store rounded (to a millionth of the price)."""
+    return (
+        a.availability == b.availability
+        and a.mrl == b.mrl
+        and math.isclose(a.on_demand, b.on_demand, rel_tol=1e-6)
+        and math.isclose(a.spot, b.spot, rel_tol=1e-6)
+    )
+
+
 def rental_status_of(config: ServerConfig) -> RentalStatus:
     status = RENTAL_STATUS_BY_CODE.get(config.rental_status)  # type: ignore[arg-type]
     if status is None:
@@ -277,7 +287,7 @@ class Agent:
         notes: list[str] = []
         now = self.clock.now()
         for change in self.history.pending_changes():
-            if tuple(change.after) == tuple(current):
+            if same_settings(change.after, current):
                 self.history.mark_change(change.id, "applied", now)
                 notes.append(f"change #{change.id} from an interrupted run had been applied")
             else:
