@@ -175,6 +175,7 @@ class Agent:
                 self.config.state.dir / "history.db",
                 raw_retention=self.config.history.raw_retention,
                 rollup_retention=self.config.history.rollup_retention,
+                now=self.clock.now(),
             )
         return self._history
 

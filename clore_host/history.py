@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -45,6 +46,9 @@ class HistoryError(Exception):
     """The history store cannot be used; the message says why and what to do."""
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class ChangeRecord:
     """One settings change in the audit trail."""
@@ -56,6 +60,7 @@ class ChangeRecord:
     after: Settings
     reasons: tuple[str, ...]
     status: str
+    status_ts: float  # when the status was set: for an applied change, when it was applied
 
 
 class History:
@@ -90,8 +95,13 @@ class History:
         raw_retention: float = 48 * 3600,
         rollup_retention: float = 90 * 86400,
         busy_timeout: float = 5.0,
+        now: float | None = None,
     ) -> History:
+        """Open (or create) the database. `now` dates a database found missing where one
+        existed before (its marker file remains): prior_state() then counts from then."""
         path = Path(path)
+        marker = path.with_name(path.name + ".created")
+        recreated = not path.exists() and marker.exists()
         if not raw_retention > 0 or not rollup_retention > 0:
             raise ValueError("history retention periods must be positive")
         try:
@@ -113,6 +123,17 @@ class History:
         history = cls(conn, path, raw_retention, rollup_retention, busy_timeout)
         try:
             history._setup()
+            if recreated and now is not None:
+                log.warning(
+                    "history database %s was missing and is recreated: the minimum interval "
+                    "and availability hold count from now",
+                    path,
+                )
+                history.set_state("recreated_at", now)
+            marker.touch()
+        except OSError as exc:
+            conn.close()
+            raise HistoryError(f"history database {path}: cannot write beside it: {exc}") from None
         except BaseException:
             conn.close()
             raise
@@ -455,9 +476,15 @@ class History:
         return None if row is None else _change(row)
 
     def prior_state(self) -> PriorState:
-        """When prices and availability last changed, from the applied changes."""
+        """When prices and availability last changed, from the applied changes.
+
+        The time is when a change was applied (a write slowed by retries lands late), and
+        never before the database was recreated in a state directory that had one: a lost
+        audit trail must not reset the minimum interval or the availability hold.
+        """
         price: float | None = None
         availability: float | None = None
+        recreated = self.get_state("recreated_at")
         with self._db():
             cursor = self._conn.execute(
                 f"SELECT {_CHANGE_COLUMNS} FROM change WHERE status = 'applied' "
@@ -467,11 +494,14 @@ class History:
                 change = _change(row)
                 b, a = change.before, change.after
                 if price is None and (b.on_demand != a.on_demand or b.spot != a.spot):
-                    price = change.ts
+                    price = change.status_ts
                 if availability is None and b.availability != a.availability:
-                    availability = change.ts
+                    availability = change.status_ts
                 if price is not None and availability is not None:
                     break
+        if isinstance(recreated, (int, float)):
+            price = max(price or recreated, recreated)
+            availability = max(availability or recreated, recreated)
         return PriorState(last_price_change=price, availability_since=availability)
 
     # -- decisions and state ------------------------------------------------------------------
@@ -589,7 +619,7 @@ _INSERT_HOST = (
     f"INSERT OR REPLACE INTO host (ts, {', '.join(HOST_FIELDS)}) VALUES "
     f"({', '.join('?' * (1 + len(HOST_FIELDS)))})"
 )
-_CHANGE_COLUMNS = "id, ts, server, before, after, reasons, status"
+_CHANGE_COLUMNS = "id, ts, server, before, after, reasons, status, status_ts"
 
 
 def _floor_minute(ts: float) -> float:
@@ -639,7 +669,7 @@ def _settings(text: str) -> Settings:
 
 
 def _change(row: tuple[Any, ...]) -> ChangeRecord:
-    change_id, ts, server, before, after, reasons, status = row
+    change_id, ts, server, before, after, reasons, status, status_ts = row
     return ChangeRecord(
         id=int(change_id),
         ts=float(ts),
@@ -648,6 +678,7 @@ def _change(row: tuple[Any, ...]) -> ChangeRecord:
         after=_settings(after),
         reasons=tuple(json.loads(reasons)),
         status=str(status),
+        status_ts=float(status_ts),
     )
 
 

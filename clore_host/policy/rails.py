@@ -4,7 +4,9 @@ Order for a price a rule touched: floor/ceiling, then the maximum step from the 
 price, then the minimum interval since the last price change, then the deadband. A current
 price outside [floor, ceiling] (set by hand) is brought into range in one write: the nearest
 edge stands in for the current price, and interval and deadband do not hold it out of range.
-A field no rule touched is left exactly as it is.
+A field no rule touched is left exactly as it is, unless a write goes out anyway (another
+field changes) and it lies outside the rails: a write carries every field, and no write may
+carry a price or an mrl outside the rails, so it goes to the nearest edge.
 """
 
 from __future__ import annotations
@@ -51,7 +53,30 @@ def guard(policy: Policy, facts: Facts, prior: PriorState, proposal: Proposal) -
     target = Settings(
         prices["on_demand"], prices["spot"], bool(availability.target), int(mrl.target)
     )
+    if target != current:
+        target = _carried_within_rails(rails, target, fields)
     return Plan(current, target, fields)
+
+
+def _carried_within_rails(rails: Rails, target: Settings, fields: dict[str, FieldPlan]) -> Settings:
+    """Bring the untouched fields a write will carry inside the rails (updates `fields`)."""
+    edges: dict[str, tuple[float, float]] = {
+        name: (rails.bounds(name).floor, rails.bounds(name).ceiling) for name in PRICE_FIELDS
+    }
+    edges["mrl"] = (rails.mrl.min, rails.mrl.max)
+    for name, (low, high) in edges.items():
+        value = getattr(target, name)
+        if fields[name].rules or low <= value <= high:
+            continue
+        edge = low if value < low else high
+        shown = fmt_price(edge) if name in PRICE_FIELDS else str(int(edge))
+        note = f"outside the rails, brought to {shown}: this write carries it"
+        plan = fields[name]
+        fields[name] = FieldPlan(
+            name, plan.current, type(value)(edge), plan.rules, (*plan.clamps, note), plan.skipped
+        )
+        target = target._replace(**{name: type(value)(edge)})
+    return target
 
 
 def _price(

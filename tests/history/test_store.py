@@ -67,9 +67,10 @@ def test_audit_trail_and_prior_state(tmp_path):
         assert last is not None and last.id == pending and last.status == "pending"
         assert last.before == A and last.after == A._replace(mrl=24) and last.reasons == ("mrl",)
         assert isinstance(last.after.availability, bool) and isinstance(last.after.mrl, int)
-        # An abandoned change moved nothing; the last applied price change was `price`.
+        # An abandoned change moved nothing; the last applied price change was `price`,
+        # timed by when it was applied (T0 + 2), not when it was decided (T0).
         assert history.prior_state() == PriorState(
-            last_price_change=T0, availability_since=T0 + 100
+            last_price_change=T0 + 2, availability_since=T0 + 101
         )
         with pytest.raises(HistoryError, match="no change #999"):
             history.mark_change(999, "applied", T0)
@@ -216,3 +217,20 @@ def test_a_second_process_sees_the_writers_rollups_and_pruning(tmp_path):
         assert reader.window(key, T0 + 3590) == expected
         reader.record_sample(T0 + 3600, [GpuNow(index=0, utilization=1.0)])
         assert reader.window(key, T0 + 3600) == writer.window(key, T0 + 3600)
+
+
+def test_a_recreated_database_keeps_the_rails_counting(tmp_path):
+    path = tmp_path / "history.db"
+    with History.open(path, now=T0) as history:
+        change = history.record_change(T0, "rig", A, A._replace(on_demand=0.2), ("r",))
+        history.mark_change(change, "applied", T0)
+        assert history.prior_state().last_price_change == T0
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"history.db{suffix}").unlink(missing_ok=True)
+    with History.open(path, now=T0 + 50) as history:  # deleted, then recreated
+        assert history.prior_state() == PriorState(T0 + 50, T0 + 50)
+    with History.open(path, now=T0 + 99) as history:  # reopened: not recreated again
+        assert history.prior_state() == PriorState(T0 + 50, T0 + 50)
+    fresh = tmp_path / "fresh" / "history.db"
+    with History.open(fresh, now=T0) as history:  # a first start has nothing to keep
+        assert history.prior_state() == PriorState()

@@ -206,14 +206,15 @@ def check_within_floor_and_ceiling(case: Case, plan: Plan) -> None:
     if plan.blocked:
         assert plan.target == plan.current and not plan.changed
         return
+    # A field a rule moved, and every field of a write that goes out, is within the rails.
     for field in PRICES:
         target = getattr(plan.target, field)
-        if plan.fields[field].rules:
+        if plan.fields[field].rules or plan.changed:
             bounds = case.policy.rails.bounds(field)
             assert math.isfinite(target) and target > 0
             assert bounds.floor <= target <= bounds.ceiling
     mrl = case.policy.rails.mrl
-    if plan.fields["mrl"].rules:
+    if plan.fields["mrl"].rules or plan.changed:
         assert mrl.min <= plan.target.mrl <= mrl.max
 
 
@@ -259,10 +260,20 @@ def test_price_rails_hold(case: Case) -> None:
 @given(cases())
 def test_fields_no_rule_touches_stay_unchanged(case: Case) -> None:
     plan = _plan(case)
+    rails = case.policy.rails
+    edges = {f: (rails.bounds(f).floor, rails.bounds(f).ceiling) for f in PRICES}
+    edges["mrl"] = (rails.mrl.min, rails.mrl.max)
     for field in SETTING_FIELDS:
-        if field not in case.touchable:
-            assert getattr(plan.target, field) is getattr(plan.current, field)
-            assert not plan.fields[field].changed and plan.fields[field].rules == ()
+        if field in case.touchable:
+            continue
+        current, target = getattr(plan.current, field), getattr(plan.target, field)
+        assert plan.fields[field].rules == ()
+        low, high = edges.get(field, (current, current))
+        if plan.changed and not low <= current <= high:
+            # A write carries every field; one outside the rails goes to the nearest edge.
+            assert target == (low if current < low else high)
+        else:
+            assert target is current and not plan.fields[field].changed
 
 
 @PROPERTY

@@ -167,7 +167,17 @@ def test_untouched_fields_stay_even_when_outside_the_rails() -> None:
         make_facts(current=current),
         NO_PRIOR,
     )
-    assert plan.target == current
+    assert plan.target == current and not plan.changed  # no write: nothing is touched
+
+
+def test_a_write_carries_untouched_fields_only_within_the_rails() -> None:
+    current = Settings(0.00001, 0.001, True, 5000)
+    policy = make_policy([{"name": "off", "then": {"availability": False}}])
+    plan = make_plan(policy, make_facts(current=current), NO_PRIOR)
+    rails = policy.rails
+    assert plan.target == Settings(rails.on_demand.floor, rails.spot.ceiling, False, rails.mrl.max)
+    assert "brought to" in plan.fields["on_demand"].explain()
+    assert "this write carries it" in plan.fields["mrl"].explain()
 
 
 @pytest.mark.parametrize(
