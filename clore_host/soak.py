@@ -541,13 +541,20 @@ class Soak:
         self.report = SoakReport(config)
         self.events = plan_events(config, self.rng)
         self.policies = valid_policies()
+        server = default_state()["servers"][0]  # the emulator's server, before any write
+        self.initial = Settings(
+            server["pricing"]["bitcoin"],
+            server["spot_pricing"]["bitcoin"],
+            server["availability"],
+            server["mrl"],
+        )
         self.audit = _Audit()
         self.notifier = _CountingNotifier(self.token)
         self.policy_timeline: list[tuple[float, Policy]] = []
         self.rental_timeline: list[tuple[float, int]] = [(0.0, 0)]
         self.windows: list[tuple[float, float]] = []  # degrading faults, soak-relative
         self.reloads: list[tuple[float, str, Policy]] = []  # (time, running, expected)
-        self.health_log: list[tuple[float, str | None]] = []  # (time, problem or None)
+        self.health_log: list[tuple[float, str | None]] = []  # changes: (time, problem)
         self._histories: list[_KeptHistory] = []
         self._valid_policy_text = ""
         self._policy_ok = True
@@ -632,6 +639,7 @@ class Soak:
             raw_retention=config.history.raw_retention,
             rollup_retention=config.history.rollup_retention,
             busy_timeout=0.05,
+            now=self.clock.now(),
         )
         assert isinstance(history, _KeptHistory)
         history.audit, history.generation = self.audit, self.audit.generation
@@ -697,14 +705,20 @@ class Soak:
             self.report.cycles += 1
             if daemon._stop.is_set():  # the SIGTERM handler ran: systemd restarts the unit
                 daemon.close()
-                self._daemon = self._new_daemon()
+                daemon = self._daemon = self._new_daemon()
                 delay = 1.0
-            problems = daemon.health.problems
-            self.health_log.append((self._now(), "; ".join(problems.values()) or None))
+            self._note_health(daemon)
             horizon = min([span, *(e.at for e in pending[:1]), *(a for a, _ in ends[:1])])
             step = min(max(delay, 1.0), self.config.reconcile_interval)
             self.clock.advance(max(0.001, min(step, horizon - (self.clock.now() - self.t0))))
         self.report.simulated_s = self.clock.now() - self.t0
+        self.health_log.append((self._now(), self.health_log[-1][1] if self.health_log else None))
+
+    def _note_health(self, daemon: Daemon) -> None:
+        """Keep the daemon's health when it changes (every step would be a list per cycle)."""
+        problem = "; ".join(daemon.health.problems.values()) or None
+        if not self.health_log or self.health_log[-1][1] != problem:
+            self.health_log.append((self._now(), problem))
 
     # -- events ---------------------------------------------------------------------------
 
@@ -927,16 +941,7 @@ class Checks:
                 )
 
     def writes(self, writes: list[RequestRecord]) -> None:
-        initial = _settings(
-            {
-                "on_demand": 0.0001,
-                "spot": 0.00005,
-                "availability": True,
-                "mrl": 72,
-            }
-        )
-        assert initial is not None
-        state = initial
+        state = self.soak.initial
         last_price_change: float | None = None
         unmatched = sorted(self.soak.audit.changes.items(), key=lambda kv: (kv[1].ts, kv[0]))
         matched: set[tuple[int, int]] = set()

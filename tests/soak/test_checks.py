@@ -38,7 +38,14 @@ def test_each_check_flags_its_violation(tmp_path: Path) -> None:
         0,
         [
             ChangeRecord(
-                1, t0 + 99, SERVER, Settings(0.0001, 0.00005, True, 72), clean, ("why",), "applied"
+                1,
+                t0 + 99,
+                SERVER,
+                Settings(0.0001, 0.00005, True, 72),
+                clean,
+                ("why",),
+                "applied",
+                t0 + 100,
             )
         ],
     )
