@@ -19,11 +19,18 @@ How faults are made, and why that is honest:
 - SIGTERM: `Daemon.close()` then a new Daemon on the same files; "killed mid-write" calls the
   daemon's SIGTERM handler right after a settings write was answered, before it is recorded.
 - History: "locked" is another connection holding BEGIN EXCLUSIVE; "deleted" unlinks the
-  database files; "disk full" lowers SQLite's max_page_count on the agent's connection, which
-  fails with SQLITE_FULL exactly as a full disk does (the rate-limiter and lock files are not
-  made to fail).
+  database file and restarts the daemon, as an operator would; "disk full" lowers SQLite's
+  max_page_count on the agent's connection, which fails with SQLITE_FULL exactly as a full
+  disk does (the rate-limiter and lock files are not made to fail).
 - The history is opened with a 50 ms busy timeout instead of 5 s, so a locked database costs
   little real time; what the agent does on "locked" is the same.
+- Rentals start and end in the emulator (a rented or unlisted server is not rented again), and
+  the GPUs are busy while one was planned.
+
+Each event kind has a mean rate per simulated day (DEFAULT_RATES) and lasting kinds a
+duration range (DURATIONS); no new event starts in the last `quiet_tail`, so interrupted
+writes are settled before the checks. The RSS figures include the soak's own logs (requests,
+audit copies), which grow with the run.
 """
 
 from __future__ import annotations
@@ -155,7 +162,8 @@ class SoakReport:
     skipped: Counter[str] = field(default_factory=Counter)
     checks: dict[str, int] = field(default_factory=dict)  # check -> items checked
     violations: dict[str, list[str]] = field(default_factory=dict)
-    rss_start: int = 0
+    rss_start: int = 0  # after the first simulated day (or quarter of a shorter run)
+    rss_mid: int = 0  # halfway: growth after it shows a leak rather than warming up
     rss_end: int = 0
     longest_degraded_s: float = 0.0
     problems: Counter[str] = field(default_factory=Counter)  # degraded spells, by cause
@@ -190,8 +198,9 @@ class SoakReport:
             )
         )
         lines.append(
-            f"RSS start {self.rss_start / mib:.1f} MiB, end {self.rss_end / mib:.1f} MiB, "
-            f"growth {(self.rss_end - self.rss_start) / mib:+.1f} MiB; "
+            f"RSS start {self.rss_start / mib:.1f} MiB, mid {self.rss_mid / mib:.1f} MiB, "
+            f"end {self.rss_end / mib:.1f} MiB, growth {(self.rss_end - self.rss_start) / mib:+.1f}"
+            f" MiB ({(self.rss_end - self.rss_mid) / mib:+.1f} MiB in the second half); "
             f"longest degraded stretch {self.longest_degraded_s / HOUR:.2f} h"
         )
         lines.append(
@@ -232,6 +241,14 @@ def plan_events(config: SoakConfig, rng: random.Random) -> list[Event]:
             low, high = DURATIONS.get(kind, (0.0, 0.0))
             duration = math.exp(rng.uniform(math.log(low), math.log(high))) if high else 0.0
             events.append(Event(at, kind, min(duration, span - at), _detail(kind, rng, config)))
+    # Half the lost GPUs fall during a planned rental: the one case a rented server may be
+    # taken off the market, which the checks must see happen.
+    rentals = [e for e in events if e.kind == "rental"]
+    for i, e in enumerate(events):
+        if e.kind == "gpu_lost" and rentals and rng.random() < 0.5:
+            rental = rng.choice(rentals)
+            at = rng.uniform(rental.at, rental.at + rental.duration / 2)
+            events[i] = Event(at, e.kind, min(e.duration, span - at), e.detail)
     events.sort(key=lambda e: (e.at, e.kind))
     return events
 
@@ -686,6 +703,8 @@ class Soak:
         while (t := self.clock.now() - self.t0) < span:
             if not self.report.rss_start and t >= warm:
                 self.report.rss_start = process.memory_info().rss
+            if not self.report.rss_mid and t >= span / 2:
+                self.report.rss_mid = process.memory_info().rss
             while ends and ends[0][0] <= t:
                 self._end(ends.pop(0)[1], emulator)
             while pending and pending[0].at <= t:

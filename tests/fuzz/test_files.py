@@ -25,16 +25,24 @@ FUZZ = settings(
 )
 
 
-def check_load(load: Callable[[Path], Any], path: Path, data: bytes) -> None:
-    """Load `data` from `path`: a result, or InputFileError with located, readable issues."""
+def check_load(
+    load: Callable[[Path], Any], path: Path, data: bytes, *, located: bool = False
+) -> None:
+    """Load `data` from `path`: a result, or InputFileError with readable issues that name
+    the file; with `located` (well-formed TOML), every issue also says where in the file."""
     path.write_bytes(data)
     try:
         load(path)
     except InputFileError as exc:
-        assert exc.issues, "an error with no issue"
-        for issue in exc.issues:
-            assert issue.message.strip(), f"empty message at {issue.location!r}"
-        assert str(path) in exc.render()
+        check_error(exc, str(path), located=located)
+
+
+def check_error(exc: InputFileError, file: str, *, located: bool) -> None:
+    assert exc.issues, "an error with no issue"
+    for issue in exc.issues:
+        assert issue.message.strip(), f"empty message at {issue.location!r}"
+        assert issue.location or not located, f"no location for {issue.message!r}"
+    assert file in exc.render()
 
 
 # -- config -------------------------------------------------------------------------------
@@ -62,7 +70,7 @@ CONFIG = st.fixed_dictionaries(
 @FUZZ
 @given(doc=CONFIG)
 def test_config_documents(workdir: Path, doc: dict[str, Any]) -> None:
-    check_load(load_config, workdir / "config.toml", render(doc).encode())
+    check_load(load_config, workdir / "config.toml", render(doc).encode(), located=True)
 
 
 @FUZZ
@@ -138,8 +146,7 @@ def test_policy_documents(doc: dict[str, Any]) -> None:
     try:
         parse_policy(doc, "fuzzed.toml")
     except InputFileError as exc:
-        assert exc.issues and all(issue.message.strip() for issue in exc.issues)
-        assert "fuzzed.toml" in exc.render()
+        check_error(exc, "fuzzed.toml", located=True)
 
 
 @FUZZ
@@ -189,7 +196,7 @@ SCENARIO = st.fixed_dictionaries(
 @FUZZ
 @given(doc=SCENARIO)
 def test_scenario_documents(workdir: Path, doc: dict[str, Any]) -> None:
-    check_load(load_scenario, workdir / "scenario.toml", render(doc).encode())
+    check_load(load_scenario, workdir / "scenario.toml", render(doc).encode(), located=True)
 
 
 @FUZZ
