@@ -172,9 +172,6 @@ class Daemon:
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:
         self._reload.set()
 
-    def request_stop(self) -> None:
-        self._stop.set()
-
     # -- the loop ----------------------------------------------------------------------
 
     def run(self) -> int:
@@ -253,7 +250,8 @@ class Daemon:
         self.health.set("reconcile", None)
         self.health.set("gpus", None)
         self.health.hung = False
-        self.last_outcome = f"{result.outcome} at {time.strftime('%H:%M:%S')}"
+        when = time.strftime("%H:%M:%S", time.localtime(self.clock.now()))
+        self.last_outcome = f"{result.outcome} at {when}"
         self.metrics.observe_cycle(result)
         if result.outcome == "changed":
             event(
