@@ -50,6 +50,12 @@ def classify_error(exc: BaseException) -> tuple[int, str]:
         return EXIT_UNAVAILABLE, f"history unavailable, nothing changed: {exc}"
     if isinstance(exc, CloreError):
         return EXIT_UNAVAILABLE, f"API unavailable, nothing changed: {exc}"
+    if isinstance(exc, OSError):  # the state directory: a full disk, lost permissions
+        where = f" ({exc.filename})" if exc.filename else ""
+        return (
+            EXIT_UNAVAILABLE,
+            f"state directory unavailable{where}, nothing changed: {exc.strerror}",
+        )
     return EXIT_FAILURE, f"unexpected error, nothing changed: {type(exc).__name__}: {exc}"
 
 

@@ -256,9 +256,14 @@ class CloreClient:
         return "0", data
 
     def _redact(self, value: Any) -> Any:
-        # The service could echo what it was sent; the token must not reach a message.
+        # The service could echo what it was sent, at any depth; the token must not reach a
+        # message.
         if isinstance(value, str):
             return value.replace(self._token.reveal(), "***")
+        if isinstance(value, (list, tuple)):
+            return [self._redact(item) for item in value]
+        if isinstance(value, dict):
+            return {self._redact(k): self._redact(v) for k, v in value.items()}
         return value
 
     def _retry_after(self, response: httpx.Response) -> float | None:

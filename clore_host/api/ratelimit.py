@@ -120,6 +120,9 @@ class RateLimiter:
         if fd is None:
             return
         data = f"{last!r} {last_order!r} {state}\n".encode("ascii")
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.truncate(fd, 0)
-        os.write(fd, data)
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.truncate(fd, 0)
+            os.write(fd, data)
+        except OSError as exc:  # a full disk, say: say where, as the other state errors do
+            raise CloreError(f"rate limiter file {self._path}: {exc.strerror}") from None

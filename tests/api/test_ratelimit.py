@@ -132,3 +132,22 @@ def test_process_killed_mid_request_counts_from_its_death(
     found_lock = clock.now()
     with RateLimiter(tmp_path, clock).slot(order=order):
         assert clock.now() == found_lock + wait
+
+
+def test_a_full_disk_under_the_stamp_file_is_a_clear_error(tmp_path, monkeypatch):
+    import errno
+    import os as os_module
+
+    from clore_host.api import ratelimit
+
+    limiter = ratelimit.RateLimiter(tmp_path, FakeClock())
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os_module.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os_module, "write", full)
+    with (
+        pytest.raises(CloreError, match=r"rate limiter file .*: No space left on device"),
+        limiter.slot(),
+    ):
+        pass

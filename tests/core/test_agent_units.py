@@ -60,3 +60,15 @@ def test_same_settings_tolerates_rounding_of_prices_only() -> None:
     assert not same_settings(a, Settings(0.000111, 0.000055, True, 72))
     assert not same_settings(a, Settings(0.00011, 0.000055, False, 72))
     assert not same_settings(a, Settings(0.00011, 0.000055, True, 73))
+
+
+def test_a_state_directory_failure_is_unavailable_with_the_file_named() -> None:
+    import errno
+
+    from clore_host.agent import classify_error
+
+    code, line = classify_error(OSError(errno.ENOSPC, "No space left on device", "/var/lib/x"))
+    assert code == 4
+    assert (
+        line == "state directory unavailable (/var/lib/x), nothing changed: No space left on device"
+    )

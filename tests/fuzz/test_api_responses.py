@@ -55,7 +55,7 @@ CONFIG = st.fixed_dictionaries(
     },
 )
 CODE = st.one_of(st.integers(-1, 8), st.integers(), JSON)
-# A service echoing the token back as a field's text (nested echoes: see the xfail below).
+# A service echoing the token back as a field's text (nested echoes: see the test below).
 ECHO = st.one_of(JSON, st.just(TOKEN), st.just(f"bad token {TOKEN}"))
 DOCUMENT = st.fixed_dictionaries(
     {"code": CODE},
@@ -168,11 +168,6 @@ def test_other_read_answers(
     only_clore_errors(calls[endpoint])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CloreClient._redact scrubs the token from string fields only; an error answer "
-    "echoing it inside a list or object puts it in the ApiError message and the retry log line",
-)
 def test_a_token_echoed_inside_a_nested_field_reaches_no_message(
     api: tuple[CloreClient, Answers], caplog: pytest.LogCaptureFixture
 ) -> None:
