@@ -56,7 +56,7 @@ def simulate_day(
     *,
     hours: float = 24,
     sample_every: str = "5m",
-    reconcile_every: str = "30m",
+    reconcile_every: str = "10m",
     policy: str = "default",
 ) -> Iterator[TimelineEntry]:
     """Run the agent over a simulated day; yield one entry per reconcile."""
@@ -118,7 +118,9 @@ def _clock_label(seconds: float) -> str:
 
 
 def format_entry(entry: TimelineEntry) -> list[str]:
-    target = entry.result.plan.target
+    """The entry's row, and a line for each change and each availability a rail held back."""
+    plan = entry.result.plan
+    target = plan.target
     util = "  -" if entry.utilization is None else f"{entry.utilization:3.0f}"
     temp = "  -" if entry.temperature is None else f"{entry.temperature:3.0f}"
     head = (
@@ -126,14 +128,22 @@ def format_entry(entry: TimelineEntry) -> list[str]:
         f"{target.on_demand:.8f}  {target.spot:.8f}  "
         f"{'on ' if target.availability else 'off'}  {target.mrl:>4}h  "
     )
-    plan = entry.result.plan
-    # A field a rule wanted to move but a rail held is worth a line too: it is the policy at
-    # work (e.g. the health guard held back during a rental).
-    held = [f.explain() for f in plan.fields.values() if f.rules and f.clamps and not f.changed]
-    if entry.result.outcome != "changed":
-        return [head + ("held" if held else "-")] + [f"       {line}" for line in held]
-    lines = plan.reasons() + held
-    return [head + "CHANGED"] + [f"       {line}" for line in lines]
+    # Availability a rule wanted to flip but a rail held (a rental, the hold) is the policy
+    # at work too; prices held by the minimum interval are not news.
+    availability = plan.fields["availability"]
+    held = [availability.explain()] if availability.rules and availability.clamps else []
+    if entry.result.outcome == "changed":
+        return [head + "CHANGED"] + [f"       {line}" for line in plan.reasons() + held]
+    return [head + ("held" if held else "-")] + [f"       {line}" for line in held]
+
+
+def _worth_a_row(entry: TimelineEntry, previous: TimelineEntry | None) -> bool:
+    """Every change, every hour on the hour, and whenever the rental or the GPU turns."""
+    if previous is None or entry.result.outcome == "changed" or entry.at % 3600 == 0:
+        return True
+    hot = (entry.temperature or 0) >= 80
+    was_hot = (previous.temperature or 0) >= 80
+    return entry.rental_status != previous.rental_status or hot != was_hot
 
 
 def run_demo(
@@ -147,9 +157,10 @@ def run_demo(
     write("time   rental     util  temp  on_demand   spot        avail  mrl  decision")
     entries: list[TimelineEntry] = []
     for entry in simulate_day(policy=policy, hours=hours):
+        if _worth_a_row(entry, entries[-1] if entries else None):
+            for line in format_entry(entry):
+                write(line)
         entries.append(entry)
-        for line in format_entry(entry):
-            write(line)
     changes = sum(1 for e in entries if e.result.outcome == "changed")
     span = format_duration(entries[-1].at) if entries else "0s"
     write("")

@@ -40,7 +40,7 @@ def test_demo_timeline_settings_follow_the_default_policy() -> None:
     by_hour = {round(e.at / 3600, 1): e.result.plan.target for e in entries}
     assert by_hour[0.0].on_demand == 0.0001  # the list price, untouched while idle < 6h
     assert by_hour[9.0].on_demand == 0.00006  # discounted down to the floor
-    assert by_hour[12.5].on_demand == 0.0001  # back at the list price during the rental
+    assert by_hour[14.0].on_demand == 0.0001  # back at the list price during the rental
     assert by_hour[19.0].availability is False  # delisted while overheating, not rented
     assert by_hour[21.0].availability is True  # back once cool for 30 minutes
     changed = [e for e in entries if e.result.outcome == "changed"]
