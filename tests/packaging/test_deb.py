@@ -126,8 +126,8 @@ def test_package_holds_what_the_rig_needs(deb: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("minor", PYTHONS)
 def test_shipped_wheels_install_offline(deb: Path, minor: str, tmp_path: Path) -> None:
-    python = shutil.which(f"python{minor}")
-    if python is None or _run(python, "-c", "pass", ok=False).returncode != 0:
+    python = _find_python(minor)
+    if python is None:
         pytest.skip(f"no python{minor} on this machine")
     _run("dpkg-deb", "-x", deb, tmp_path / "root")
     venv = tmp_path / "venv"
@@ -139,6 +139,18 @@ def test_shipped_wheels_install_offline(deb: Path, minor: str, tmp_path: Path) -
     assert (
         _run(venv / "bin" / "clore-host", "--version").stdout.strip() == f"clore-host {__version__}"
     )
+
+
+def _find_python(minor: str) -> str | None:
+    """A working python3.X: on PATH, or one pyenv has (its shims fail for other versions)."""
+    candidates = [shutil.which(f"python{minor}")]
+    candidates += sorted(
+        str(p) for p in Path.home().glob(f".pyenv/versions/{minor}*/bin/python{minor}")
+    )
+    for python in candidates:
+        if python and _run(python, "-c", "pass", ok=False).returncode == 0:
+            return python
+    return None
 
 
 def test_lintian_finds_no_errors(deb: Path) -> None:
