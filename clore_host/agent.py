@@ -34,8 +34,14 @@ class ServerDataError(CloreError):
     """server_config answered, but without a value the agent needs (or with a nonsense one)."""
 
 
+class UnrecordedChange(Exception):
+    """The write was applied, but the history store failed to record it as applied."""
+
+
 def classify_error(exc: BaseException) -> tuple[int, str]:
     """The exit code and the one line to show for a failure of a cycle."""
+    if isinstance(exc, UnrecordedChange):
+        return EXIT_UNAVAILABLE, str(exc)
     if isinstance(exc, InputFileError):
         return EXIT_INVALID, exc.render()
     if isinstance(exc, TokenError):
@@ -285,7 +291,13 @@ class Agent:
         # If this raises, the write may or may not have landed (a timeout, say): the intent
         # stays pending and the next cycle compares it with what the server reports.
         self.client.set_server_settings(request)
-        self.history.mark_change(change_id, "applied", self.clock.now())
+        try:
+            self.history.mark_change(change_id, "applied", self.clock.now())
+        except HistoryError as exc:
+            raise UnrecordedChange(
+                f"settings written, but not yet recorded as applied ({exc}); "
+                "the next run records them"
+            ) from exc
         log.info("applied change #%d to %s: %s", change_id, name, "; ".join(plan.reasons()))
         return CycleResult("changed", plan, facts, recovered)
 
@@ -294,6 +306,8 @@ class Agent:
         notes: list[str] = []
         now = self.clock.now()
         for change in self.history.pending_changes():
+            if change.server != self.config.server.name:
+                continue  # another server's, sharing this state directory
             if same_settings(change.after, current):
                 self.history.mark_change(change.id, "applied", now)
                 notes.append(f"change #{change.id} from an interrupted run had been applied")

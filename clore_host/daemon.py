@@ -130,6 +130,7 @@ class Daemon:
         self._failures = 0
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self._wake = threading.Event()  # a signal cuts the wait short
         self._in_cycle = False
 
     def _open_outputs(self) -> None:
@@ -163,6 +164,7 @@ class Daemon:
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         if not self._stop.is_set():
             self._stop.set()
+            self._wake.set()
             self.notifier.send("STOPPING=1", f"STATUS=stopping on {signal.Signals(signum).name}")
         # Abandon a cycle in progress: a write that was cut off is settled by the next run,
         # because its intent is recorded before the request is sent.
@@ -171,6 +173,7 @@ class Daemon:
 
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:
         self._reload.set()
+        self._wake.set()
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -186,8 +189,8 @@ class Daemon:
             delay = self.step()
             if period is not None:
                 delay = min(delay, period)
-            if self._stop.wait(max(0.0, delay)):
-                break
+            self._wake.wait(max(0.0, delay))
+            self._wake.clear()
         self.close()
         return EXIT_OK
 
@@ -247,7 +250,8 @@ class Daemon:
             self._next_reconcile = now + self._backoff()
             return
         self._failures = 0
-        self.health.set("reconcile", None)
+        blocked = result.plan.blocked
+        self.health.set("reconcile", None if blocked is None else f"inputs implausible: {blocked}")
         self.health.set("gpus", None)
         self.health.hung = False
         when = time.strftime("%H:%M:%S", time.localtime(self.clock.now()))

@@ -109,4 +109,6 @@ def load_toml(path: str | Path, kind: str) -> dict[str, Any]:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputFileError(kind, p, [Issue("", f"TOML syntax error: {exc}")]) from None
+    except RecursionError:
+        raise InputFileError(kind, p, [Issue("", "nested too deeply to read")]) from None
     return data

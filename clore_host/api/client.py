@@ -51,7 +51,9 @@ OnResponse = Callable[[str, str], None]
 
 BACKOFF_BASE = 1.0  # seconds before the first retry; doubles each time
 BACKOFF_MAX = 30.0
-RETRY_AFTER_MAX = 120.0  # a longer Retry-After is not waited for: the error goes to the caller
+# A longer Retry-After is not waited for: the error goes to the caller. Kept well inside the
+# daemon's watchdog (WatchdogSec=90s), which no ping reaches while a request waits.
+RETRY_AFTER_MAX = 30.0
 
 
 class CloreClient:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -105,6 +106,8 @@ class RateLimiter:
         try:
             stamp, stamp_order, state = raw.decode("ascii").split()
             last, last_order = float(stamp), float(stamp_order)
+            if not (last < math.inf and last_order < math.inf):  # nan or +inf: never waits out
+                raise ValueError("not a time")
         except (UnicodeDecodeError, ValueError):
             # A damaged stamp: assume a request (and an order) just went out.
             return now, now

@@ -47,6 +47,11 @@ def run_init(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         return fail(f"{target} exists; use --force to overwrite it", EXIT_INVALID)
     token_file = Path(args.token_file) if args.token_file else target.parent / "token"
+    if not args.token_file and token_file.exists() and not args.force:
+        return fail(
+            f"{token_file} exists; name it with --token-file to use it, or --force to replace it",
+            EXIT_INVALID,
+        )
     try:
         if args.token_file and token_file.exists():
             token, write_token = load_token(token_file, environ={}), False

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import EXIT_OK, add_config_option
+from . import EXIT_OK, EXIT_UNAVAILABLE, add_config_option, fail
 from ._agent import with_agent
 
 if TYPE_CHECKING:
@@ -41,6 +41,10 @@ def run_once(args: argparse.Namespace, *, dry_run: bool) -> int:
             print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         else:
             print("\n".join(render_result(result, agent.config.server.name)))
+        if result.plan.blocked:  # implausible inputs: nothing changed, and it is not "done"
+            return fail(
+                f"inputs implausible, nothing changed: {result.plan.blocked}", EXIT_UNAVAILABLE
+            )
         return EXIT_OK
 
     return with_agent(args, job)

@@ -67,7 +67,9 @@ def decide(policy: Policy, facts: Facts) -> Proposal:
                 prices[step.field] *= step.number
         if rule.availability is not None:
             availability = rule.availability
-            forced = rule.even_if_rented
+            # A hardware fault that matched keeps its force when a later rule also says off;
+            # a later rule that says on ends it.
+            forced = (forced or rule.even_if_rented) if availability is False else False
         if rule.mrl is not None:
             mrl = rule.mrl
         for field in rule.fields:

@@ -151,3 +151,14 @@ def test_a_full_disk_under_the_stamp_file_is_a_clear_error(tmp_path, monkeypatch
         limiter.slot(),
     ):
         pass
+
+
+@pytest.mark.parametrize("stamp", ["nan nan idle", "inf inf idle", "nan -inf in-flight"])
+def test_a_stamp_that_is_no_time_counts_as_damaged_not_as_forever(tmp_path, stamp):
+    # Found in review: "nan" parsed as a time made every process spin on the lock forever.
+    (tmp_path / LOCK_NAME).write_text(stamp + "\n")
+    clock = FakeClock()
+    began = clock.now()
+    with RateLimiter(tmp_path, clock).slot():
+        pass
+    assert clock.now() - began == pytest.approx(1.0)  # one interval, as for a damaged stamp

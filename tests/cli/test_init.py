@@ -93,3 +93,13 @@ def test_an_existing_token_file_is_used_and_kept(
     assert token_file.read_text() == TOKEN
     token_file.chmod(0o644)  # now readable by others: refused, with the fix named
     assert main(["init", "--config", str(target), "--token-file", str(token_file), "--force"]) == 2
+
+
+def test_an_existing_token_file_beside_the_config_is_not_overwritten(
+    api: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "token").write_text("old-token\n")
+    assert main(["init", "--config", str(tmp_path / "config.toml")]) == 2
+    assert "--token-file" in capsys.readouterr().err
+    assert (tmp_path / "token").read_text() == "old-token\n"
+    assert not (tmp_path / "config.toml").exists()

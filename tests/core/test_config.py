@@ -93,3 +93,9 @@ def test_bare_names_find_shipped_policies_and_scenarios(tmp_path: Path) -> None:
 def test_the_fake_backend_needs_a_scenario(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match=r"gpu: backend \"fake\" needs `scenario`"):
         load_config(write(tmp_path, '[server]\nname = "rig"\n[gpu]\nbackend = "fake"\n'))
+
+
+def test_a_file_nested_too_deeply_is_an_input_error(tmp_path: Path) -> None:
+    deep = "x = " + "{a = " * 2000 + "1" + "}" * 2000 + "\n"
+    with pytest.raises(InputFileError, match="nested too deeply"):
+        load_config(write(tmp_path, deep))

@@ -189,3 +189,34 @@ def test_killed_before_the_write_lands_the_next_run_writes_once(rig: Rig, tmp_pa
     with History.open(rig.root / "state" / "history.db") as history:
         statuses = sorted(c.status for c in history.changes(status=None))
     assert statuses == ["abandoned", "applied"]
+
+
+def test_implausible_settings_from_the_api_exit_4_and_write_nothing(rig: Rig) -> None:
+    rig.emulator.update_server(SERVER, spot_pricing={"bitcoin": 0.0, "usd": 0})
+    result = rig.cli("reprice")
+    assert result.returncode == 4, result.stderr
+    assert "inputs implausible, nothing changed" in one_line(result.stderr)
+    assert rig.writes() == []
+
+
+def test_a_write_that_cannot_be_recorded_says_so_and_the_next_run_records_it(rig: Rig) -> None:
+    from clore_host.agent import Agent, classify_error
+    from clore_host.config import load_config
+    from clore_host.history import HistoryError
+
+    agent = Agent.open(load_config(rig.config))
+    try:
+
+        def broken(*args: object) -> None:
+            raise HistoryError("history database is full")
+
+        agent.history.mark_change = broken  # type: ignore[method-assign,assignment]
+        with pytest.raises(Exception) as info:
+            agent.reconcile()
+    finally:
+        agent.close()
+    code, line = classify_error(info.value)
+    assert code == 4 and line.startswith("settings written, but not yet recorded as applied")
+    assert rig.settings() == (0.00011, 0.000055, True, 72)
+    result = rig.cli("reprice")
+    assert result.returncode == 0 and "had been applied" in result.stdout

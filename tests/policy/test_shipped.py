@@ -155,3 +155,21 @@ def test_health_guard_off_and_back_with_hysteresis() -> None:
     assert plans[6].fields["availability"].clamps == (
         "held by availability hold 1h (changed 30m ago)",
     )
+
+
+@pytest.mark.parametrize("name", ["default", "health-guard"])
+def test_a_lost_gpu_delists_a_rented_server_even_when_another_gpu_overheats(name: str) -> None:
+    # Found in review: a later, unforced "off" rule (overheating) used to cancel the force of
+    # the hardware-fault rule that matched before it, so the rented-server rail held it on.
+    from clore_host.facts import GpuNow, PriorState
+    from clore_host.policy import make_plan
+
+    from .factories import make_facts
+
+    facts = make_facts(
+        status="on_demand",
+        expected=2,
+        gpus=[GpuNow(0, utilization=95.0, temperature=95.0), GpuNow(1, lost=True)],
+    )
+    plan = make_plan(_policy(name), facts, PriorState())
+    assert plan.target.availability is False, plan.explain()
