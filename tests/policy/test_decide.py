@@ -119,13 +119,23 @@ def test_any_explains_only_the_branches_that_matched() -> None:
     )
 
 
-def test_off_even_if_rented_follows_the_last_rule_that_set_availability() -> None:
-    rules: list[dict[str, Any]] = [
-        {"name": "fault", "then": {"availability": False}, "even_if_rented": True},
-        {"name": "plain", "then": {"availability": False}},
-    ]
-    assert decide(make_policy(rules), make_facts()).off_even_if_rented is False
-    assert decide(make_policy(rules[:1]), make_facts()).off_even_if_rented is True
+def test_a_matched_fault_rule_keeps_its_force_until_a_rule_turns_availability_on() -> None:
+    fault: dict[str, Any] = {
+        "name": "fault",
+        "then": {"availability": False},
+        "even_if_rented": True,
+    }
+    plain_off: dict[str, Any] = {"name": "plain", "then": {"availability": False}}
+    back_on: dict[str, Any] = {"name": "on", "then": {"availability": True}}
+
+    def forced(*rules: dict[str, Any]) -> bool:
+        return decide(make_policy(list(rules)), make_facts()).off_even_if_rented
+
+    assert forced(fault) is True
+    assert forced(fault, plain_off) is True  # a later plain "off" must not cancel a fault
+    assert forced(plain_off, fault) is True
+    assert forced(plain_off) is False
+    assert forced(fault, back_on) is False  # off is no longer the target at all
 
 
 def test_decide_reads_nothing_but_its_arguments() -> None:
