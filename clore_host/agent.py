@@ -269,7 +269,7 @@ class Agent:
         recovered = () if dry_run else self._settle_pending(current)
         snapshot = self.sample()
         facts = self.observe(server, snapshot)
-        plan = make_plan(self.policy, facts, self.history.prior_state())
+        plan = make_plan(self.policy, facts, self.history.prior_state(self.config.server.name))
         self.history.record_decision(facts.now, plan.to_dict())
         if dry_run:
             return CycleResult("dry_run", plan, facts, recovered)

@@ -84,6 +84,13 @@ class HistorySection(_Section):
     raw_retention: Duration = 48 * 3600.0
     rollup_retention: Duration = 90 * 86400.0
 
+    @model_validator(mode="after")
+    def _rollups_outlive_raw(self) -> HistorySection:
+        # Windows read whole minutes from the rollups: shorter-lived rollups would leave holes.
+        if self.rollup_retention < self.raw_retention:
+            raise ValueError("rollup_retention must be at least raw_retention")
+        return self
+
 
 class AgentSection(_Section):
     sample_interval: Duration = 10.0

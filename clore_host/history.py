@@ -104,6 +104,8 @@ class History:
         recreated = not path.exists() and marker.exists()
         if not raw_retention > 0 or not rollup_retention > 0:
             raise ValueError("history retention periods must be positive")
+        if rollup_retention < raw_retention:
+            raise ValueError("rollup retention must be at least the raw retention")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -273,7 +275,12 @@ class History:
         stop = _after(end)  # the window includes `end`; ranges below exclude their upper bound
         self._load_rolled()  # another process may have rolled up (and pruned) since
         raw_floor = self._conn.execute("SELECT MIN(ts) FROM raw").fetchone()[0]
+        # Raw samples cover the window if it starts after the oldest one, or if no rollup is
+        # older than that sample (nothing was ever pruned: the database is just young).
         raw_kept = raw_floor is not None and start >= raw_floor
+        if raw_floor is not None and not raw_kept:
+            oldest = self._conn.execute(f"SELECT MIN(minute) FROM {_rollup(metric)}").fetchone()[0]
+            raw_kept = oldest is None or oldest >= _floor_minute(raw_floor)
         # Whole minutes [m0, m1) come from rollups; [start, m0) and [m1, end] from raw samples.
         m0 = _ceil_minute(start) if raw_kept else _floor_minute(start)
         m1 = max(m0, min(self._rolled_until or -math.inf, _floor_minute(end)))
@@ -475,7 +482,7 @@ class History:
             ).fetchone()
         return None if row is None else _change(row)
 
-    def prior_state(self) -> PriorState:
+    def prior_state(self, server: str | None = None) -> PriorState:
         """When prices and availability last changed, from the applied changes.
 
         The time is when a change was applied (a write slowed by retries lands late), and
@@ -488,7 +495,8 @@ class History:
         with self._db():
             cursor = self._conn.execute(
                 f"SELECT {_CHANGE_COLUMNS} FROM change WHERE status = 'applied' "
-                "ORDER BY ts DESC, id DESC"
+                "AND (? IS NULL OR server = ?) ORDER BY ts DESC, id DESC",
+                (server, server),
             )
             for row in cursor:
                 change = _change(row)

@@ -48,6 +48,22 @@ _PSTATE_UNKNOWN = 32
 # NVML is initialised once per process (per module object, so tests can inject stand-ins).
 _init_lock = threading.Lock()
 _initialised: list[object] = []
+# One call guard per NVML module for the whole process, too: a driver call that hangs keeps
+# its worker thread, and a backend opened again must find that thread busy (and fail fast)
+# rather than start another one that hangs as well.
+_guard_lock = threading.Lock()
+_guards: list[tuple[object, CallGuard]] = []
+
+
+def _guard_for(module: object, call_timeout: float) -> CallGuard:
+    with _guard_lock:
+        for owner, guard in _guards:
+            if owner is module:
+                guard.timeout = call_timeout
+                return guard
+        guard = CallGuard(call_timeout, name="clore-host-nvml")
+        _guards.append((module, guard))
+        return guard
 
 
 class _Lost(Exception):
@@ -86,13 +102,8 @@ class NvmlBackend:
                     "the nvidia-ml-py package (pynvml) is not installed"
                 ) from None
             module = pynvml
-        guard = CallGuard(call_timeout, name="clore-host-nvml")
-        backend = cls(module, clock, guard)
-        try:
-            backend._init()
-        except BaseException:
-            guard.close()
-            raise
+        backend = cls(module, clock, _guard_for(module, call_timeout))
+        backend._init()
         return backend
 
     def _init(self) -> None:
@@ -119,8 +130,9 @@ class NvmlBackend:
         return GpuSnapshot(taken_at=taken_at, driver_version=_text(driver), gpus=gpus)
 
     def close(self) -> None:
-        # NVML stays initialised: it is per process, and cheap to keep.
-        self._guard.close()
+        # NVML stays initialised and its call guard stays: both are per process, and a hung
+        # call must still be known to the next backend opened.
+        pass
 
     # -- one GPU ------------------------------------------------------------------------------
 

@@ -99,3 +99,9 @@ def test_a_file_nested_too_deeply_is_an_input_error(tmp_path: Path) -> None:
     deep = "x = " + "{a = " * 2000 + "1" + "}" * 2000 + "\n"
     with pytest.raises(InputFileError, match="nested too deeply"):
         load_config(write(tmp_path, deep))
+
+
+def test_rollups_must_outlive_raw_samples(tmp_path: Path) -> None:
+    text = '[server]\nname = "rig"\n[history]\nraw_retention = "2d"\nrollup_retention = "1h"\n'
+    with pytest.raises(InputFileError, match="history: rollup_retention must be at least"):
+        load_config(write(tmp_path, text))

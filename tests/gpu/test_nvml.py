@@ -194,3 +194,22 @@ def test_memory_is_reported_in_mib(opened):
     gpu = backend.read().gpus[0]
     assert gpu.memory_used == pytest.approx(0.5)
     assert gpu.memory_total == pytest.approx(81920.0)
+
+
+def test_a_hung_init_reopened_again_and_again_leaves_one_stuck_thread(clock):
+    # Found in review: each open used to start a new worker, each stuck in nvmlInit again.
+    release = threading.Event()
+    module = StandIn([healthy()])
+    module.nvmlInit = blocking(release)  # type: ignore[method-assign]
+
+    def stuck() -> int:
+        return sum(1 for t in threading.enumerate() if t.name.startswith("clore-host-nvml"))
+
+    before = stuck()
+    try:
+        for _ in range(10):
+            with pytest.raises(GpuBackendTimeout):
+                NvmlBackend.open(clock=clock, call_timeout=0.05, module=module)
+        assert stuck() - before == 1
+    finally:
+        release.set()

@@ -234,3 +234,28 @@ def test_a_recreated_database_keeps_the_rails_counting(tmp_path):
     fresh = tmp_path / "fresh" / "history.db"
     with History.open(fresh, now=T0) as history:  # a first start has nothing to keep
         assert history.prior_state() == PriorState()
+
+
+def test_p95_on_a_database_younger_than_the_window_is_exact(tmp_path):
+    # Found in review: a young database used the per-minute approximation, not raw samples.
+    with History.open(tmp_path / "history.db") as history:
+        for i in range(180):  # 30 minutes every 10 s, one spike every 10 minutes
+            util = 100.0 if i % 60 == 0 else 0.0
+            history.record_sample(T0 + i * 10, [GpuNow(index=0, utilization=util)])
+        now = T0 + 179 * 10
+        assert history.window(WindowKey("utilization", "p95", 3600.0), now) == {0: 0.0}
+        assert history.window(WindowKey("utilization", "max", 3600.0), now) == {0: 100.0}
+
+
+def test_prior_state_counts_only_the_named_server(tmp_path):
+    with History.open(tmp_path / "history.db") as history:
+        change = history.record_change(T0, "rig-b", A, A._replace(on_demand=11.0), ("r",))
+        history.mark_change(change, "applied", T0 + 1)
+        assert history.prior_state("rig-a") == PriorState()
+        assert history.prior_state("rig-b") == PriorState(last_price_change=T0 + 1)
+        assert history.prior_state() == PriorState(last_price_change=T0 + 1)
+
+
+def test_rollups_shorter_lived_than_raw_samples_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="rollup retention"):
+        History.open(tmp_path / "history.db", raw_retention=7200, rollup_retention=3600)
