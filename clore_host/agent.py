@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .api import CloreClient, ServerConfig, SetServerSettings, load_token
-from .api.errors import AuthError, CloreError, TokenError
+from .api.errors import AuthError, CloreError, InvalidInput, LocalStateError, TokenError
 from .clock import Clock, SystemClock
 from .config import Config
 from .exitcodes import EXIT_AUTH, EXIT_FAILURE, EXIT_INVALID, EXIT_LOCKED, EXIT_UNAVAILABLE
-from .facts import RENTAL_STATUS_BY_CODE, Facts, LocalTime, RentalStatus, Settings
+from .facts import (
+    RENTAL_STATUS_BY_CODE,
+    Facts,
+    LocalTime,
+    RentalStatus,
+    Settings,
+    WindowKey,
+)
 from .gpu import GpuBackend, GpuBackendError, GpuSnapshot, open_backend
 from .history import History, HistoryError
 from .host import read_host
@@ -28,6 +35,10 @@ from .policy import Plan, Policy, load_policy, make_plan
 from .validation import InputFileError
 
 log = logging.getLogger(__name__)
+
+# A window counts as known once history covers this share of it (one missed sample at its
+# start must not make it unknown).
+WINDOW_COVERAGE = 0.9
 
 
 class ServerDataError(CloreError):
@@ -54,6 +65,10 @@ def classify_error(exc: BaseException) -> tuple[int, str]:
         return EXIT_UNAVAILABLE, f"GPUs unavailable, nothing changed: {exc}"
     if isinstance(exc, HistoryError):
         return EXIT_UNAVAILABLE, f"history unavailable, nothing changed: {exc}"
+    if isinstance(exc, InvalidInput):  # e.g. a server name the account does not have
+        return EXIT_INVALID, f"the API refused the request as invalid, nothing changed: {exc}"
+    if isinstance(exc, LocalStateError):
+        return EXIT_UNAVAILABLE, f"state directory unavailable, nothing changed: {exc}"
     if isinstance(exc, CloreError):
         return EXIT_UNAVAILABLE, f"API unavailable, nothing changed: {exc}"
     if isinstance(exc, OSError):  # the state directory: a full disk, lost permissions
@@ -226,8 +241,14 @@ class Agent:
         now = self.clock.now()
         status = rental_status_of(server)
         gpus = tuple(gpu.to_now() for gpu in snapshot.gpus)
-        windows = {}
+        windows: dict[WindowKey, tuple[float | None, ...]] = {}
+        span = self.history.coverage(now)
         for key in self.policy.window_keys():
+            if span < key.seconds * WINDOW_COVERAGE:
+                # A window reaching back past the first sample would judge "for 30 minutes"
+                # on minutes of data: unknown, so no rule acts on it (a young database).
+                windows[key] = tuple(None for _ in gpus)
+                continue
             per_gpu = self.history.window(key, now)
             windows[key] = tuple(per_gpu.get(gpu.index) for gpu in gpus)
         return Facts(

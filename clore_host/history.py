@@ -360,11 +360,12 @@ class History:
 
     def idle_for(self, threshold: float, now: float) -> float | None:
         """Seconds since any GPU's utilization last exceeded `threshold`; if it never did in
-        the stored history, seconds since the oldest sample; None without any samples."""
+        the stored history, seconds since the oldest utilization sample; None without any
+        (samples without a utilization reading say nothing about idleness)."""
         with self._db():
             last = self._last_busy(threshold, now)
             if last is None:
-                oldest = self._oldest()
+                oldest = self._oldest("utilization")
                 return None if oldest is None else max(0.0, now - oldest)
             return max(0.0, now - last)
 
@@ -406,11 +407,13 @@ class History:
             oldest = self._oldest()
         return 0.0 if oldest is None else max(0.0, now - oldest)
 
-    def _oldest(self) -> float | None:
-        raw = self._conn.execute("SELECT MIN(ts) FROM raw").fetchone()[0]
+    def _oldest(self, metric: str | None = None) -> float | None:
+        """The oldest sample (of `metric`, when given: rows without it do not count)."""
+        where = "" if metric is None else f" WHERE {metric} IS NOT NULL"
+        raw = self._conn.execute(f"SELECT MIN(ts) FROM raw{where}").fetchone()[0]
         firsts = [
             self._conn.execute(f"SELECT MIN(minute) FROM {_rollup(m)}").fetchone()[0]
-            for m in GPU_METRICS
+            for m in (GPU_METRICS if metric is None else (metric,))
         ]
         rollup = min((f for f in firsts if f is not None), default=None)
         if raw is not None and (rollup is None or rollup >= _floor_minute(raw)):

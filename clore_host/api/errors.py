@@ -22,6 +22,10 @@ class TokenError(CloreError):
     """The API token is missing, empty, malformed or stored unsafely."""
 
 
+class LocalStateError(CloreError):
+    """The client's own state on this host (the shared rate limiter's file) is unusable."""
+
+
 class ApiError(CloreError):
     """The API answered with a non-zero `code`."""
 

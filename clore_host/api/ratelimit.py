@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..clock import Clock
-from .errors import CloreError
+from .errors import LocalStateError
 
 LOCK_NAME = "api-ratelimit"
 ORDER_INTERVAL = 5.0
@@ -88,7 +88,7 @@ class RateLimiter:
             self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise CloreError(f"rate limiter file {self._path}: {exc.strerror}") from None
+            raise LocalStateError(f"rate limiter file {self._path}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield fd
@@ -128,4 +128,4 @@ class RateLimiter:
             os.truncate(fd, 0)
             os.write(fd, data)
         except OSError as exc:  # a full disk, say: say where, as the other state errors do
-            raise CloreError(f"rate limiter file {self._path}: {exc.strerror}") from None
+            raise LocalStateError(f"rate limiter file {self._path}: {exc.strerror}") from None

@@ -9,22 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..api import (
-    AuthError,
-    CloreClient,
-    CloreError,
-    DatabaseError,
-    InvalidEndpoint,
-    RateLimited,
-    TokenError,
-    TransportError,
-    load_token,
-)
+from ..agent import classify_error
+from ..api import AuthError, CloreClient, load_token
 from ..api.models import MyServersResponse, ServerConfigResponse
 from ..clock import Clock, SystemClock
 from ..config import DEFAULT_API_URL, load_config
-from ..exitcodes import EXIT_AUTH, EXIT_FAILURE, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE
-from ..validation import InputFileError
+from ..exitcodes import EXIT_AUTH, EXIT_INVALID, EXIT_OK
 from . import add_config_option, fail
 
 # The clock the client waits on; tests substitute a FakeClock so retries do not sleep.
@@ -84,14 +74,13 @@ def _run(args: argparse.Namespace, query: Callable[[CloreClient], None]) -> int:
             retries=s.retries,
         ) as client:
             query(client)
-    except (InputFileError, TokenError, ValueError) as exc:
-        return fail(str(exc), EXIT_INVALID)
     except AuthError as exc:
         return fail(f"{exc}: check the token", EXIT_AUTH)
-    except (TransportError, DatabaseError, RateLimited, InvalidEndpoint) as exc:
-        return fail(f"API unavailable: {exc}", EXIT_UNAVAILABLE)
-    except CloreError as exc:
-        return fail(str(exc), EXIT_FAILURE)
+    except ValueError as exc:
+        return fail(str(exc), EXIT_INVALID)
+    except Exception as exc:  # the same codes and lines as every other command
+        code, message = classify_error(exc)
+        return fail(message, code)
     return EXIT_OK
 
 

@@ -60,6 +60,16 @@ def run_check(args: argparse.Namespace) -> int:
             _report(exc)
         else:
             print(f"OK policy {policy_file} ({len(policy.rules)} rules, digest {policy.digest()})")
+    if config is not None and config.gpu.backend == "fake" and config.gpu.scenario is not None:
+        from ..gpu.scenario import load_scenario
+
+        try:
+            scenario = load_scenario(config.gpu.scenario)
+        except InputFileError as exc:
+            ok = False
+            _report(exc)
+        else:
+            print(f"OK scenario {config.gpu.scenario} ({len(scenario.gpu)} GPUs)")
     return EXIT_OK if ok else EXIT_INVALID
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import EXIT_OK
+from . import EXIT_INVALID, EXIT_OK, fail
 
 
 def register(sub: Any) -> None:
@@ -22,6 +22,14 @@ def register(sub: Any) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
+    from ..validation import InputFileError
 
-    run_demo(print, policy=args.policy, hours=args.hours)
+    if not (0 < args.hours <= 24 * 31):  # also refuses nan
+        return fail(
+            f"--hours {args.hours}: give a number of hours above 0 (at most 744)", EXIT_INVALID
+        )
+    try:
+        run_demo(print, policy=args.policy, hours=args.hours)
+    except InputFileError as exc:
+        return fail(exc.render(), EXIT_INVALID)
     return EXIT_OK

@@ -75,11 +75,14 @@ def run_init(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(str(exc), EXIT_INVALID)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if write_token:
-        _write_private(token_file, token.reveal() + "\n", force=args.force)
-    text = render_config(name, token_file, args.expected_gpus, base_url)
-    _write_atomic(target, text)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if write_token:
+            _write_private(token_file, token.reveal() + "\n", force=args.force)
+        _write_atomic(target, render_config(name, token_file, args.expected_gpus, base_url))
+    except OSError as exc:
+        where = exc.filename or target
+        return fail(f"cannot write {where}: {exc.strerror}", EXIT_INVALID)
     print(
         f"wrote {target} for server {name!r}" + (f" and {token_file} (0600)" if write_token else "")
     )

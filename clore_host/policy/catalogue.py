@@ -24,6 +24,15 @@ Value = bool | str | int | float
 
 RENTAL_STATUSES: tuple[str, ...] = ("not_rented", "spot", "on_demand")
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAY_NAMES: tuple[str, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
 GPU_SELECTORS: tuple[str, ...] = ("any", "all", "sum", "mean")
 # Metrics bounded to 0..100 (percent); others only non-negative. Used by the plausibility check.
 PERCENT_METRICS = frozenset({"utilization", "memory_utilization", "fan"})
@@ -77,9 +86,11 @@ def format_value(kind: Kind, value: Value) -> str:
 
 def _overheating(facts: Facts, overheat_c: float) -> bool | None:
     unknown = False
+    live = False
     for gpu in facts.gpus:
         if gpu.lost:
             continue
+        live = True
         if gpu.throttle & THERMAL_THROTTLE_REASONS:
             return True
         if gpu.temperature is None:
@@ -87,7 +98,7 @@ def _overheating(facts: Facts, overheat_c: float) -> bool | None:
         elif gpu.temperature >= overheat_c:
             return True
     # No reading from a live GPU means we cannot say it is cool.
-    return None if unknown else False
+    return None if unknown or not live else False
 
 
 def _hot_gpus(facts: Facts, overheat_c: float) -> str:

@@ -23,6 +23,7 @@ from .catalogue import (
     GPU_METRICS,
     GPU_SELECTORS,
     RENTAL_STATUSES,
+    WEEKDAY_NAMES,
     WEEKDAYS,
     Kind,
     Value,
@@ -255,8 +256,11 @@ def _scalar(kind: Kind, raw: Any) -> Value:
         except ValueError:
             raise bad from None
     if kind == "weekday":
-        if isinstance(raw, str) and raw.strip().lower()[:3] in WEEKDAYS:
-            return WEEKDAYS.index(raw.strip().lower()[:3])
+        name = raw.strip().lower() if isinstance(raw, str) else None
+        if name is not None and name in WEEKDAYS:
+            return WEEKDAYS.index(name)
+        if name is not None and name in WEEKDAY_NAMES:
+            return WEEKDAY_NAMES.index(name)
         if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 6:
             return raw
         raise bad

@@ -135,7 +135,7 @@ def test_unreachable_exits_4(
     monkeypatch.setenv("CLORE_API_TOKEN", SECRET)
     assert main(["--log-level", "error", "api", "config", "demo-rig"]) == 4
     assert _one_line(capsys.readouterr().err).startswith(
-        "clore-host: API unavailable: server_config: cannot connect to"
+        "clore-host: API unavailable, nothing changed: server_config: cannot connect to"
     )
 
 
@@ -175,7 +175,7 @@ def test_unknown_server_exits_1(
     with Emulator(make_state(), clock=fake_cli_clock) as emu:
         monkeypatch.setenv("CLORE_API_URL", emu.url)
         monkeypatch.setenv("CLORE_API_TOKEN", SECRET)
-        assert main(["api", "config", "ghost"]) == 1
+        assert main(["api", "config", "ghost"]) == 2  # invalid input, as the README says
     assert "unknown server name 'ghost'" in _one_line(capsys.readouterr().err)
 
 

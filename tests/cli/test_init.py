@@ -103,3 +103,12 @@ def test_an_existing_token_file_beside_the_config_is_not_overwritten(
     assert "--token-file" in capsys.readouterr().err
     assert (tmp_path / "token").read_text() == "old-token\n"
     assert not (tmp_path / "config.toml").exists()
+
+
+def test_a_config_path_under_a_file_is_one_clear_line(
+    api: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").write_text("")
+    assert main(["init", "--config", str(tmp_path / "afile" / "config.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clore-host: cannot write") and len(err.strip().splitlines()) == 1

@@ -46,3 +46,15 @@ def test_demo_timeline_settings_follow_the_default_policy() -> None:
     changed = [e for e in entries if e.result.outcome == "changed"]
     assert all(e.result.plan.reasons() for e in changed)  # every change says why
     assert sum(1 for line in lines if "CHANGED" in line) == len(changed)
+
+
+def test_demo_refuses_an_unknown_policy_and_impossible_hours() -> None:
+    for args in (["--policy", "nosuch"], ["--hours", "-1"], ["--hours", "nan"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "clore_host", "demo", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

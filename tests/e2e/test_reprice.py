@@ -60,7 +60,7 @@ API_FAULTS = [
     ("drop", {}, 4, "connection"),
     ("slow", {"delay": 1.5}, 4, "no answer"),
     ("api_code", {"code": 1}, 4, "database"),
-    ("api_code", {"code": 2}, 4, "invalid"),
+    ("api_code", {"code": 2}, 2, "invalid"),
     ("api_code", {"code": 3}, 3, "authentication failed"),
     ("api_code", {"code": 4}, 4, "endpoint"),
     ("api_code", {"code": 5}, 4, "request/second"),

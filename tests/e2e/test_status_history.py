@@ -42,3 +42,18 @@ def test_status_with_the_api_down_exits_4_with_one_line(rig: Rig) -> None:
     assert result.returncode == 4
     assert len(result.stderr.strip().splitlines()) == 1
     assert "API unavailable" in result.stderr
+
+
+def test_check_validates_the_fake_backend_s_scenario(rig: Rig) -> None:
+    assert rig.cli("check").returncode == 0
+    (rig.root / "scenario.toml").write_text("[[gpu]]\nnonsense = 1\n")
+    result = rig.cli("check")
+    assert result.returncode == 2
+    assert "scenario.toml" in result.stderr and "gpu[0].nonsense" in result.stderr
+
+
+def test_a_server_the_account_does_not_have_is_invalid_input(rig: Rig) -> None:
+    rig.write_config(server={"name": "not-my-rig"})
+    result = rig.cli("plan")
+    assert result.returncode == 2
+    assert "refused the request as invalid" in result.stderr

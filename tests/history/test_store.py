@@ -259,3 +259,13 @@ def test_prior_state_counts_only_the_named_server(tmp_path):
 def test_rollups_shorter_lived_than_raw_samples_are_refused(tmp_path):
     with pytest.raises(ValueError, match="rollup retention"):
         History.open(tmp_path / "history.db", raw_retention=7200, rollup_retention=3600)
+
+
+def test_samples_without_utilization_do_not_make_a_rig_idle(tmp_path):
+    # Found in review: hours of samples from a card that reports no utilization read as idle.
+    with History.open(tmp_path / "history.db") as history:
+        for i in range(7 * 60):
+            history.record_sample(T0 + i * 60, [GpuNow(index=0, temperature=40.0)])
+        assert history.idle_for(10.0, T0 + 7 * 3600) is None
+        history.record_sample(T0 + 7 * 3600, [GpuNow(index=0, utilization=1.0)])
+        assert history.idle_for(10.0, T0 + 7 * 3600 + 60) == 60.0

@@ -39,8 +39,11 @@ def brute(samples: list[Sample], metric: str, agg: str, start: float, end: float
 
 
 def brute_idle(samples: list[Sample], threshold: float, now: float) -> float | None:
-    stored = [(ts, [g for g in gpus if not g.lost]) for ts, gpus in samples]
-    stored = [(ts, gpus) for ts, gpus in stored if gpus]  # lost GPUs store nothing
+    # Lost GPUs store nothing, and a sample without utilization says nothing about idleness.
+    stored = [
+        (ts, [g for g in gpus if not g.lost and g.utilization is not None]) for ts, gpus in samples
+    ]
+    stored = [(ts, gpus) for ts, gpus in stored if gpus]
     if not stored:
         return None
     busy = [

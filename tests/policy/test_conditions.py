@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from clore_host.facts import Facts, GpuNow, HostNow, Settings, WindowKey
+from clore_host.facts import Facts, GpuNow, HostNow, PriorState, Settings, WindowKey
 from clore_host.policy import FACTS, decide
 
 from .factories import make_facts, make_policy
@@ -214,3 +214,70 @@ def test_explanations_show_the_values() -> None:
     assert explain(
         {"fact": "rental_status_for", "op": ">", "value": 60}, make_facts(current=current)
     ) == ('rule "t" (in this rental status for 1h)')
+
+
+@pytest.mark.parametrize("typo", ["mon-fri", "monkey", "weds", "thurs"])
+def test_a_weekday_that_is_not_a_day_name_is_refused(typo: str) -> None:
+    # Found in review: only the first three letters were read, so "mon-fri" meant Monday.
+    from clore_host.policy import parse_policy
+    from clore_host.validation import InputFileError
+
+    from .factories import rails
+
+    data = {
+        "version": 1,
+        "rails": rails(),
+        "rule": [
+            {
+                "name": "r",
+                "when": {"fact": "weekday", "op": "in", "value": [typo]},
+                "then": {"availability": True},
+            },
+        ],
+    }
+    with pytest.raises(InputFileError, match=r"rule\[0\]\.when"):
+        parse_policy(data, "p.toml")
+
+
+def test_full_weekday_names_are_accepted() -> None:
+    from clore_host.policy import parse_policy
+
+    from .factories import rails
+
+    data = {
+        "version": 1,
+        "rails": rails(),
+        "rule": [
+            {
+                "name": "r",
+                "when": {"fact": "weekday", "op": "in", "value": ["Saturday", "sun"]},
+                "then": {"availability": True},
+            },
+        ],
+    }
+    parse_policy(data, "p.toml")
+
+
+@pytest.mark.parametrize("gpus", [[], [GpuNow(0, lost=True)]])
+def test_overheating_is_unknown_without_a_live_gpu(gpus: list[GpuNow]) -> None:
+    from clore_host.policy import make_plan, parse_policy
+
+    from .factories import make_facts, rails
+
+    policy = parse_policy(
+        {
+            "version": 1,
+            "rails": rails(),
+            "rule": [
+                {
+                    "name": "cool",
+                    "when": {"fact": "overheating", "value": False},
+                    "then": {"availability": False},
+                },
+            ],
+        },
+        "p.toml",
+    )
+    plan = make_plan(policy, make_facts(gpus=gpus), PriorState())
+    assert plan.target.availability is True  # the rule did not fire on no data
+    assert "no data" in " ".join(plan.fields["availability"].skipped)
