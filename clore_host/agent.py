@@ -21,6 +21,7 @@ from .exitcodes import EXIT_AUTH, EXIT_FAILURE, EXIT_INVALID, EXIT_LOCKED, EXIT_
 from .facts import (
     RENTAL_STATUS_BY_CODE,
     Facts,
+    HostNow,
     LocalTime,
     RentalStatus,
     Settings,
@@ -231,12 +232,17 @@ class Agent:
 
     def sample(self) -> GpuSnapshot:
         """Read the GPUs and the host and store them in history."""
+        return self._sample()[0]
+
+    def _sample(self) -> tuple[GpuSnapshot, HostNow]:
         snapshot = self.gpus.read()
         host = read_host(self.config.state.dir)
         self.history.record_sample(self.clock.now(), [gpu.to_now() for gpu in snapshot.gpus], host)
-        return snapshot
+        return snapshot, host
 
-    def observe(self, server: ServerConfig, snapshot: GpuSnapshot) -> Facts:
+    def observe(
+        self, server: ServerConfig, current: Settings, snapshot: GpuSnapshot, host: HostNow
+    ) -> Facts:
         """Build the frozen Facts for a decision from what was just read."""
         now = self.clock.now()
         status = rental_status_of(server)
@@ -256,12 +262,12 @@ class Agent:
             local=LocalTime.at(now, self.config.timezone),
             rental_status=status,
             rental_status_for=self._rental_status_for(status, now),
-            current=current_settings(server, self.config.server.currency),
+            current=current,
             expected_gpus=self.config.server.expected_gpus,
             gpus=gpus,
             windows=windows,
             idle_for=self.history.idle_for(self.policy.idle_threshold, now),
-            host=read_host(self.config.state.dir),
+            host=host,
         )
 
     def _rental_status_for(self, status: RentalStatus, now: float) -> float | None:
@@ -288,8 +294,8 @@ class Agent:
         server = self.client.server_config(name).config
         current = current_settings(server, self.config.server.currency)
         recovered = () if dry_run else self._settle_pending(current)
-        snapshot = self.sample()
-        facts = self.observe(server, snapshot)
+        snapshot, host = self._sample()
+        facts = self.observe(server, current, snapshot, host)
         plan = make_plan(self.policy, facts, self.history.prior_state(self.config.server.name))
         self.history.record_decision(facts.now, plan.to_dict())
         if dry_run:
