@@ -17,6 +17,7 @@ from .api import CloreClient, ServerConfig, SetServerSettings, load_token
 from .api.errors import AuthError, CloreError, InvalidInput, LocalStateError, TokenError
 from .clock import Clock, SystemClock
 from .config import Config
+from .early_read import EarlyRead, Target
 from .exitcodes import EXIT_AUTH, EXIT_FAILURE, EXIT_INVALID, EXIT_LOCKED, EXIT_UNAVAILABLE
 from .facts import (
     RENTAL_STATUS_BY_CODE,
@@ -146,9 +147,11 @@ class Agent:
     """The parts one server's cycles need, opened once and reused.
 
     The config, policy and API client are opened up front, so a bad config or policy fails
-    before anything is contacted. The history store and the GPU backend open on first use:
-    a one-shot run reads the server first and opens them while the rate limiter holds its
-    write back, and a run that cannot reach the API never touches them.
+    before the cycle reads anything (a one-shot `reprice` may have sent its read earlier
+    still, see early_read.py; it never writes on a config that did not validate). The history
+    store and the GPU backend open on first use: the cycle reads the server first and opens
+    them while the rate limiter holds its write back, and a run that cannot reach the API
+    never touches them.
     """
 
     def __init__(
@@ -158,12 +161,13 @@ class Agent:
         client: CloreClient,
         clock: Clock,
         gpus: GpuBackend | None = None,
+        lock: WriterLock | None = None,
     ) -> None:
         self.config = config
         self.policy = policy
         self.client = client
         self.clock = clock
-        self.lock = WriterLock(config.state.dir, config.server.name)
+        self.lock = lock or WriterLock(config.state.dir, config.server.name)
         self._gpus = gpus
         self._history: History | None = None
 
@@ -177,15 +181,32 @@ class Agent:
         client: CloreClient | None = None,
         gpus: GpuBackend | None = None,
         on_response: Callable[[str, str], None] | None = None,
+        early: EarlyRead | None = None,
     ) -> Agent:
-        """Open the agent from the config; anything passed in is used as is (tests, demo)."""
+        """Open the agent from the config; anything passed in is used as is (tests, demo).
+
+        An `early` read (a one-shot run's, see early_read.py) is taken over when it was sent
+        where this config says; otherwise it is closed. The caller closes it if this raises.
+        """
         clock = clock or SystemClock()
         config.state.dir.mkdir(parents=True, exist_ok=True)
         policy = policy or load_policy(config.policy.path)
+        lock = None
+        if early is not None and client is None and early.target == Target.of(config):
+            redact(early.connection.token.reveal())
+            client = CloreClient(
+                early.connection,
+                retries=config.api.retries,
+                on_response=on_response,
+                first=(early.request, early.answer),
+            )
+            lock = early.lock
+        elif early is not None:
+            early.close()
         if client is None:
             token = load_token(config.api.token_file)
             redact(token.reveal())  # belt and braces: no log line can carry it
-            client = CloreClient(
+            client = CloreClient.connect(
                 config.api.base_url,
                 token,
                 state_dir=config.state.dir,
@@ -194,7 +215,7 @@ class Agent:
                 retries=config.api.retries,
                 on_response=on_response,
             )
-        return cls(config, policy, client, clock, gpus)
+        return cls(config, policy, client, clock, gpus, lock)
 
     @property
     def history(self) -> History:

@@ -6,7 +6,6 @@ Relative paths inside the file are resolved against the file's own directory.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,12 +20,17 @@ from pydantic import (
     model_validator,
 )
 
+from .config_file import (
+    DEFAULT_API_TIMEOUT,
+    DEFAULT_API_URL,
+    DEFAULT_STATE_DIR,
+    api_base_url,
+    config_path,
+    resolve_relative,
+)
 from .duration import parse_duration
 from .shipped import resolve_shipped
 from .validation import InputFileError, issues_from_validation, load_toml
-
-DEFAULT_CONFIG_PATH = Path("/etc/clore-host/config.toml")
-DEFAULT_API_URL = "https://api.clore.ai/v1"
 
 
 def _duration(value: Any) -> float:
@@ -53,7 +57,7 @@ class ServerSection(_Section):
 class ApiSection(_Section):
     base_url: str = DEFAULT_API_URL
     token_file: Path | None = None
-    timeout: Duration = 10.0
+    timeout: Duration = DEFAULT_API_TIMEOUT
     retries: int = Field(default=3, ge=0, le=10)
 
 
@@ -77,7 +81,7 @@ class PolicySection(_Section):
 
 
 class StateSection(_Section):
-    dir: Path = Path("/var/lib/clore-host")
+    dir: Path = DEFAULT_STATE_DIR
 
 
 class HistorySection(_Section):
@@ -132,14 +136,6 @@ class Config(_Section):
         return value
 
 
-def config_path(explicit: str | Path | None = None) -> Path:
-    """Where the config is: the explicit path, else $CLORE_HOST_CONFIG, else the default."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("CLORE_HOST_CONFIG")
-    return Path(env) if env else DEFAULT_CONFIG_PATH
-
-
 def load_config(path: str | Path | None = None) -> Config:
     """Load and validate the config; raises InputFileError naming every problem."""
     p = config_path(path)
@@ -153,9 +149,7 @@ def load_config(path: str | Path | None = None) -> Config:
 
 def _resolve_paths(config: Config, base: Path) -> Config:
     def rel(value: Path | None) -> Path | None:
-        if value is None or value.is_absolute():
-            return value
-        return (base / value).resolve()
+        return None if value is None else resolve_relative(value, base)
 
     def rel_or_shipped(value: Path | None, kind: Literal["policies", "scenarios"]) -> Path | None:
         # A bare name ("default", "idle-rig") with no such file beside the config names a
@@ -164,8 +158,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             return resolve_shipped(value, kind)
         return rel(value)
 
-    # CLORE_API_URL overrides the file, so tests and operators can point a config elsewhere.
-    base_url = os.environ.get("CLORE_API_URL") or config.api.base_url
+    base_url = api_base_url(config.api.base_url)
     return config.model_copy(
         update={
             "api": config.api.model_copy(

@@ -69,7 +69,9 @@ def simulate_day(
         emulator.start()
         try:
             config = demo_config(Path(tmp), emulator.url, policy)
-            client = CloreClient(emulator.url, Token(DEMO_TOKEN), state_dir=Path(tmp), clock=clock)
+            client = CloreClient.connect(
+                emulator.url, Token(DEMO_TOKEN), state_dir=Path(tmp), clock=clock
+            )
             agent = Agent.open(config, clock=clock, client=client)
             try:
                 yield from _drive(

@@ -10,9 +10,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:  # only its type: reading a TOML file must not load pydantic
+    from pydantic import ValidationError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,11 +1,8 @@
-"""The CLORE.AI client: auth, request spacing, bounded retries, and typed errors."""
+"""The CLORE.AI client: typed endpoints and bounded retries over one Connection."""
 
 from __future__ import annotations
 
-import email.utils
-import functools
 import logging
-import ssl
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -14,11 +11,10 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from ..clock import Clock, SystemClock
+from ..clock import Clock
 from ..validation import issues_from_validation
+from .connection import Answer, Connection, Request
 from .errors import (
-    ApiTimeout,
-    ApiUnreachable,
     CloreError,
     DatabaseError,
     HttpStatusError,
@@ -26,7 +22,6 @@ from .errors import (
     RateLimited,
     TooManyRequests,
     TransportError,
-    api_error,
 )
 from .models import (
     CancelOrder,
@@ -41,7 +36,6 @@ from .models import (
     SpotMarketplaceResponse,
     WalletsResponse,
 )
-from .ratelimit import RateLimiter
 from .token import Token
 
 log = logging.getLogger(__name__)
@@ -61,6 +55,26 @@ class CloreClient:
 
     def __init__(
         self,
+        connection: Connection,
+        *,
+        retries: int = 3,
+        on_response: OnResponse | None = None,
+        first: tuple[Request, Answer] | None = None,
+    ) -> None:
+        """A client over `connection`. `first` is a request already sent on it: its answer
+        stands for the first attempt of this client's first request, if that is the same
+        request (a one-shot run's early read, see early_read.py)."""
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
+        self._connection = connection
+        self._clock = connection.clock
+        self._retries = retries
+        self._on_response = on_response
+        self._first = first
+
+    @classmethod
+    def connect(
+        cls,
         base_url: str,
         token: Token,
         *,
@@ -70,33 +84,17 @@ class CloreClient:
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
         on_response: OnResponse | None = None,
-    ) -> None:
-        try:
-            url = httpx.URL(base_url)
-        except httpx.InvalidURL:
-            url = httpx.URL()
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"API base URL {base_url!r} is not an http(s) URL")
-        if retries < 0:
+    ) -> CloreClient:
+        """A client with a new connection to `base_url`."""
+        if retries < 0:  # before a connection exists to leak
             raise ValueError("retries must be >= 0")
-        self._base = str(url).rstrip("/")
-        self._token = token
-        self._clock: Clock = clock or SystemClock()
-        self._timeout = timeout
-        self._retries = retries
-        self._on_response = on_response
-        self._limiter = RateLimiter(state_dir, self._clock)
-        # The token is added per request, never as a default header of the httpx client, so it
-        # is in no object that something might print.
-        # Loading the CA bundle is the costliest part of a client; a plain-HTTP base URL (the
-        # loopback emulator) never uses it, and redirects are not followed.
-        tls = _tls_context() if self._base.startswith("https:") else False
-        self._http = httpx.Client(
-            timeout=timeout, transport=transport, follow_redirects=False, verify=tls
+        connection = Connection(
+            base_url, token, state_dir=state_dir, clock=clock, timeout=timeout, transport=transport
         )
+        return cls(connection, retries=retries, on_response=on_response)
 
     def __repr__(self) -> str:
-        return f"CloreClient({self._base!r})"
+        return f"CloreClient({self._connection.base_url!r})"
 
     def __enter__(self) -> CloreClient:
         return self
@@ -110,7 +108,7 @@ class CloreClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        self._connection.close()
 
     # -- reads (retried) ------------------------------------------------------------------
 
@@ -166,10 +164,11 @@ class CloreClient:
         json: dict[str, Any] | None = None,
         retry: bool = True,
     ) -> M:
+        request = Request(endpoint, method, params, json)
         attempts = 1 + (self._retries if retry else 0)
         for attempt in range(attempts):
             try:
-                return self._attempt(endpoint, model, method, params, json)
+                return self._attempt(request, model)
             except CloreError as exc:
                 delay = self._retry_delay(exc, attempt)
                 if delay is None or attempt + 1 >= attempts:
@@ -178,109 +177,25 @@ class CloreClient:
                 self._clock.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(
-        self,
-        endpoint: str,
-        model: type[M],
-        method: str,
-        params: dict[str, Any] | None,
-        json: dict[str, Any] | None,
-    ) -> M:
+    def _attempt(self, request: Request, model: type[M]) -> M:
         """One HTTP request; reports its outcome to `on_response` exactly once."""
-        try:
-            with self._limiter.slot(order=endpoint == "create_order"):
-                response = self._send(endpoint, method, params, json)
-        except ApiTimeout:
-            self._report(endpoint, "timeout")
-            raise
-        except ApiUnreachable:
-            self._report(endpoint, "unreachable")
-            raise
-        outcome, result = self._interpret(endpoint, response)
+        first, self._first = self._first, None  # only the very first request may match it
+        if first is not None and first[0] == request:
+            outcome, result = first[1]
+        else:
+            outcome, result = self._connection.exchange(request)
         if not isinstance(result, CloreError):
             try:
                 parsed = model.model_validate(result)
             except ValidationError as exc:
-                first = issues_from_validation(exc)[0]
-                where = f" at {first.location}" if first.location else ""
-                cause = f"unexpected response shape{where}: {first.message}"
-                outcome, result = "malformed", MalformedResponse(endpoint, cause)
-        self._report(endpoint, outcome)
+                issue = issues_from_validation(exc)[0]
+                where = f" at {issue.location}" if issue.location else ""
+                cause = f"unexpected response shape{where}: {issue.message}"
+                outcome, result = "malformed", MalformedResponse(request.endpoint, cause)
+        self._report(request.endpoint, outcome)
         if isinstance(result, CloreError):
             raise result
         return parsed
-
-    def _send(
-        self,
-        endpoint: str,
-        method: str,
-        params: dict[str, Any] | None,
-        json: dict[str, Any] | None,
-    ) -> httpx.Response:
-        headers = {"auth": self._token.reveal()}
-        url = f"{self._base}/{endpoint}"
-        log.debug("%s %s", method, endpoint)
-        try:
-            return self._http.request(method, url, params=params, json=json, headers=headers)
-        except httpx.TimeoutException:
-            raise ApiTimeout(endpoint, f"no answer within {self._timeout:g} s") from None
-        except httpx.ConnectError:
-            raise ApiUnreachable(endpoint, f"cannot connect to {self._base}") from None
-        except httpx.RemoteProtocolError:
-            raise ApiUnreachable(endpoint, "connection closed without an answer") from None
-        except httpx.TransportError as exc:
-            kind = type(exc).__name__
-            raise ApiUnreachable(endpoint, f"connection failed ({kind})") from None
-
-    def _interpret(
-        self, endpoint: str, response: httpx.Response
-    ) -> tuple[str, dict[str, Any] | CloreError]:
-        """The outcome label and either the body or the error it stands for."""
-        status = response.status_code
-        if status == 429:
-            return "http_429", TooManyRequests(endpoint, self._retry_after(response))
-        if not 200 <= status < 300:
-            return f"http_{status}", HttpStatusError(endpoint, status)
-        try:
-            data = response.json()
-        except ValueError:
-            return "malformed", MalformedResponse(endpoint, "response is not JSON")
-        if not isinstance(data, dict):
-            return "malformed", MalformedResponse(endpoint, "response is not a JSON object")
-        code = data.get("code")
-        if not isinstance(code, int) or isinstance(code, bool):
-            return "malformed", MalformedResponse(endpoint, "response has no integer code")
-        if code != 0:
-            error = data.get("error")
-            text = self._redact(error) if isinstance(error, str) else None
-            extra = {k: self._redact(v) for k, v in data.items() if k not in ("code", "error")}
-            return str(code), api_error(endpoint, code, text, extra)
-        return "0", data
-
-    def _redact(self, value: Any) -> Any:
-        # The service could echo what it was sent, at any depth; the token must not reach a
-        # message.
-        if isinstance(value, str):
-            return value.replace(self._token.reveal(), "***")
-        if isinstance(value, (list, tuple)):
-            return [self._redact(item) for item in value]
-        if isinstance(value, dict):
-            return {self._redact(k): self._redact(v) for k, v in value.items()}
-        return value
-
-    def _retry_after(self, response: httpx.Response) -> float | None:
-        raw = response.headers.get("retry-after")
-        if raw is None:
-            return None
-        try:
-            return max(0.0, float(raw))
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - self._clock.now())
 
     def _retry_delay(self, exc: CloreError, attempt: int) -> float | None:
         """Seconds to wait before retrying after `exc`, or None if it is not worth retrying."""
@@ -302,9 +217,3 @@ class CloreClient:
             self._on_response(endpoint, outcome)
         except Exception:  # a metrics hook must not break a request
             log.exception("on_response hook failed for %s", endpoint)
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context per process: loading the CA bundle costs ~50 ms for every client."""
-    return httpx.create_ssl_context()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ __all__ = [
     "EXIT_UNAVAILABLE",
     "add_config_option",
     "build_parser",
+    "entry",
     "fail",
     "main",
 ]
@@ -109,5 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def entry() -> int:
+    """The `clore-host` program: main(), then out without a last garbage collection.
+
+    Everything that holds a resource is closed by the time main() returns; collecting every
+    object of every loaded module on the way out would only delay a timer's run (~30 ms).
+    """
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry())

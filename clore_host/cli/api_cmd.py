@@ -13,7 +13,8 @@ from ..agent import classify_error
 from ..api import AuthError, CloreClient, load_token
 from ..api.models import MyServersResponse, ServerConfigResponse
 from ..clock import Clock, SystemClock
-from ..config import DEFAULT_API_URL, load_config
+from ..config import load_config
+from ..config_file import DEFAULT_API_TIMEOUT, api_base_url
 from ..exitcodes import EXIT_AUTH, EXIT_INVALID, EXIT_OK
 from . import add_config_option, fail
 
@@ -51,8 +52,7 @@ class _Settings:
 def _settings(args: argparse.Namespace) -> _Settings:
     """From --config when given; else $CLORE_API_URL and the token from the environment."""
     if not args.config:
-        url = os.environ.get("CLORE_API_URL") or DEFAULT_API_URL
-        return _Settings(url, None, None, 10.0, 3)
+        return _Settings(api_base_url(), None, None, DEFAULT_API_TIMEOUT, 3)
     cfg = load_config(args.config)
     # Share the daemon's rate limiter when this user may; a read by another user (no write
     # access to the state directory) is spaced within this process only.
@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace, query: Callable[[CloreClient], None]) -> int:
     try:
         s = _settings(args)
         token = load_token(s.token_file)
-        with CloreClient(
+        with CloreClient.connect(
             s.base_url,
             token,
             state_dir=s.state_dir,

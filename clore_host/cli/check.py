@@ -9,7 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..config import Config, config_path, load_config
+from ..config import Config, load_config
+from ..config_file import config_path
 from ..exitcodes import EXIT_INVALID, EXIT_OK
 from ..policy import load_policy
 from ..shipped import resolve_shipped

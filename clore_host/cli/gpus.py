@@ -8,7 +8,8 @@ from dataclasses import asdict
 from typing import Any
 
 from ..clock import SystemClock
-from ..config import DEFAULT_CONFIG_PATH, config_path, load_config
+from ..config import load_config
+from ..config_file import DEFAULT_CONFIG_PATH, config_path
 from ..exitcodes import EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE
 from ..gpu import GpuBackendError, GpuReading, GpuSnapshot, open_backend
 from ..validation import InputFileError

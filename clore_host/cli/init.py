@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
 def run_init(args: argparse.Namespace) -> int:
     from ..api import CloreClient, Token, load_token
     from ..api.errors import AuthError, CloreError, TokenError
-    from ..config import DEFAULT_API_URL, config_path
+    from ..config_file import api_base_url, config_path
 
     target = config_path(args.config)
     if target.exists() and not args.force:
@@ -60,9 +60,9 @@ def run_init(args: argparse.Namespace) -> int:
     except TokenError as exc:
         return fail(str(exc), EXIT_INVALID)
 
-    base_url = os.environ.get("CLORE_API_URL") or DEFAULT_API_URL
+    base_url = api_base_url()
     try:
-        with CloreClient(base_url, token) as client:
+        with CloreClient.connect(base_url, token) as client:
             names = [server.name for server in client.my_servers().servers or [] if server.name]
             name = _pick_server(args.server_name, names)
             client.server_config(name)
@@ -116,7 +116,7 @@ def _pick_server(wanted: str | None, names: list[str]) -> str:
 
 def render_config(name: str, token_file: Path, expected_gpus: int | None, base_url: str) -> str:
     """The shipped example config with this rig's answers filled in."""
-    from ..config import DEFAULT_API_URL
+    from ..config_file import DEFAULT_API_URL
 
     lines = []
     for line in EXAMPLE.read_text().splitlines():

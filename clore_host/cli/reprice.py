@@ -47,7 +47,13 @@ def run_once(args: argparse.Namespace, *, dry_run: bool) -> int:
             )
         return EXIT_OK
 
-    return with_agent(args, job)
+    if dry_run:
+        return with_agent(args, job)
+    # A write must wait a second after the read (the API's rate limit): send the read now
+    # and load the agent during that second.
+    from ..early_read import send_early_read
+
+    return with_agent(args, job, send_early_read(args.config))
 
 
 def render_result(result: CycleResult, server: str) -> list[str]:

@@ -38,7 +38,7 @@ def make_client(emulator: Emulator, clock: FakeClock) -> Iterator[ClientFactory]
     def make(
         url: str | None = None, token: str = SECRET, state_dir: Path | None = None, **kw: Any
     ) -> CloreClient:
-        client = CloreClient(
+        client = CloreClient.connect(
             url or emulator.url, Token(token), clock=clock, state_dir=state_dir, **kw
         )
         made.append(client)

@@ -304,7 +304,7 @@ def _state() -> dict[str, Any]:
 def test_wrong_shapes_are_malformed(clock: FakeClock, body: bytes, message: str) -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
     with (
-        CloreClient(
+        CloreClient.connect(
             "http://api.test/v1", Token(SECRET), clock=clock, retries=0, transport=transport
         ) as client,
         pytest.raises(MalformedResponse) as info,
@@ -322,7 +322,7 @@ def test_extra_fields_and_auth_header(clock: FakeClock) -> None:
         return httpx.Response(200, json=body)
 
     transport = httpx.MockTransport(answer)
-    with CloreClient(
+    with CloreClient.connect(
         "http://api.test/v1/", Token(SECRET), clock=clock, transport=transport
     ) as client:
         assert client.server_config("r").config.name == "r"
@@ -344,7 +344,9 @@ def test_retry_after_as_http_date(clock: FakeClock) -> None:
     )
     transport = httpx.MockTransport(lambda request: next(answers))
     start = clock.now()
-    with CloreClient("http://api.test/v1", Token(SECRET), clock=clock, transport=transport) as c:
+    with CloreClient.connect(
+        "http://api.test/v1", Token(SECRET), clock=clock, transport=transport
+    ) as c:
         c.wallets()
     assert 29 <= clock.now() - start <= 31
 
@@ -352,7 +354,7 @@ def test_retry_after_as_http_date(clock: FakeClock) -> None:
 @pytest.mark.parametrize("url", ["ftp://x/v1", "not a url", "http:///v1", "http://[::1"])
 def test_bad_base_url(url: str) -> None:
     with pytest.raises(ValueError, match="not an http"):
-        CloreClient(url, Token(SECRET))
+        CloreClient.connect(url, Token(SECRET))
 
 
 def test_shared_state_dir_spaces_two_clients(

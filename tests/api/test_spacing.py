@@ -31,7 +31,7 @@ HAMMER = textwrap.dedent(
     url, state_dir, duration = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
     token = Token(os.environ["TEST_CLORE_TOKEN"])
     sent = 0
-    with CloreClient(url, token, state_dir=state_dir, clock=SystemClock(), retries=0) as c:
+    with CloreClient.connect(url, token, state_dir=state_dir, clock=SystemClock(), retries=0) as c:
         end = time.monotonic() + duration
         while time.monotonic() < end:
             c.wallets()

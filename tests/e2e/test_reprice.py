@@ -103,9 +103,18 @@ def test_a_token_file_readable_by_others_is_refused(rig: Rig) -> None:
     assert len(rig.emulator.requests) == 0
 
 
-def test_an_invalid_policy_exits_2_and_contacts_nobody(rig: Rig) -> None:
+def test_an_invalid_policy_exits_2_and_writes_nothing(rig: Rig) -> None:
     (rig.root / "policy.toml").write_text("version = 1\n[rails]\nmax_step = 'lots'\n")
     result = rig.cli("reprice")
+    assert result.returncode == 2
+    assert "policy.toml" in result.stderr
+    # The early read may have gone out (see early_read.py); nothing else did.
+    assert [r.endpoint for r in rig.emulator.requests.snapshot()] == ["server_config"]
+
+
+def test_plan_with_an_invalid_policy_contacts_nobody(rig: Rig) -> None:
+    (rig.root / "policy.toml").write_text("version = 1\n[rails]\nmax_step = 'lots'\n")
+    result = rig.cli("plan")
     assert result.returncode == 2
     assert "policy.toml" in result.stderr
     assert len(rig.emulator.requests) == 0
@@ -146,7 +155,7 @@ def test_another_writer_holding_the_lock_exits_5(rig: Rig) -> None:
         result = rig.cli("reprice")
     assert result.returncode == 5
     assert "another clore-host process" in one_line(result.stderr)
-    assert rig.writes() == []
+    assert len(rig.emulator.requests) == 0  # not even the early read: it takes the lock first
 
 
 def test_killed_mid_write_leaves_no_partial_write_and_the_next_run_converges(rig: Rig) -> None:

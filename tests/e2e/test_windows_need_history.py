@@ -32,7 +32,7 @@ def test_a_window_longer_than_the_history_is_no_data(tmp_path: Path) -> None:
         '[policy]\npath = "policy.toml"\n[state]\ndir = "state"\n'
     )
     with Emulator(state, clock=clock) as emulator:
-        client = CloreClient(emulator.url, Token("demo-token"), clock=clock)
+        client = CloreClient.connect(emulator.url, Token("demo-token"), clock=clock)
         agent = Agent.open(load_config(tmp_path / "config.toml"), clock=clock, client=client)
         try:
             first = agent.reconcile(dry_run=True)

@@ -101,7 +101,7 @@ class Answers:
 @pytest.fixture(scope="module")
 def api() -> Iterator[tuple[CloreClient, Answers]]:
     answers = Answers()
-    client = CloreClient(
+    client = CloreClient.connect(
         "https://api.example.test/v1",
         Token(TOKEN),
         clock=FakeClock(),  # retries and spacing wait on it, instantly
