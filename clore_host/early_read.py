@@ -19,13 +19,13 @@ So nothing is written before everything has validated, as without it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .api.connection import Answer, Connection, Request
-from .api.errors import CloreError
 from .api.token import load_token
 from .config_file import (
     DEFAULT_API_TIMEOUT,
@@ -93,33 +93,35 @@ def send_early_read(config: str | Path | None) -> EarlyRead | None:
     lock, or when anything else stands in the way: the cycle then reads as usual and meets
     the same problem there, with its own clear message.
     """
-    path = config_path(config)
+    try:
+        return _send(config_path(config))
+    except Exception as exc:  # a head start must never fail a run the cycle could do itself
+        log.debug("no early read: %s", type(exc).__name__)
+        return None
+
+
+def _send(path: Path) -> EarlyRead | None:
     try:
         target = plain_target(load_toml(path, "config"), path.parent)
     except InputFileError:
         return None
     if target is None:
         return None
-    lock = WriterLock(target.state_dir, target.server)
-    try:
-        lock.acquire()
-    except (LockHeld, OSError):
-        return None
-    try:
+    with contextlib.ExitStack() as undo:  # releases what was taken if a step fails
+        lock = WriterLock(target.state_dir, target.server)
+        try:
+            lock.acquire()
+        except LockHeld:
+            return None
+        undo.callback(lock.release)
         token = load_token(target.token_file)
         connection = Connection(
             target.base_url, token, state_dir=target.state_dir, timeout=target.timeout
         )
-    except (CloreError, ValueError):  # the token or the URL: the cycle names the problem
-        lock.release()
-        return None
-    request = target.read_request()
-    try:
+        undo.callback(connection.close)
+        request = target.read_request()
         answer = connection.exchange(request)
-    except CloreError:  # the rate limiter's file is unusable: the cycle will say so
-        connection.close()
-        lock.release()
-        return None
+        undo.pop_all()
     log.debug("early read of %s: %s", target.server, answer.outcome)
     return EarlyRead(target, lock, connection, request, answer)
 

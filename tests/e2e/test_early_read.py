@@ -174,3 +174,15 @@ def test_an_early_auth_failure_is_the_cycles_and_is_not_sent_twice(rig: Rig) -> 
     assert result.returncode == 3
     assert "authentication failed" in result.stderr
     assert endpoints(rig) == ["server_config"]
+
+
+def test_an_unexpected_failure_gives_no_early_read_and_releases_the_lock(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("surprise")
+
+    monkeypatch.setattr("clore_host.early_read.Connection.exchange", broken)
+    assert send_early_read(rig.config) is None
+    with WriterLock(rig.root / "state", SERVER):
+        pass
