@@ -186,14 +186,14 @@ class Agent:
         """Open the agent from the config; anything passed in is used as is (tests, demo).
 
         An `early` read (a one-shot run's, see early_read.py) is taken over when it was sent
-        where this config says; otherwise it is closed. The caller closes it if this raises.
+        where this config says; its connection keeps the system clock it was made with.
+        Otherwise it is abandoned. The caller closes it if this raises.
         """
         clock = clock or SystemClock()
         config.state.dir.mkdir(parents=True, exist_ok=True)
         policy = policy or load_policy(config.policy.path)
         lock = None
         if early is not None and client is None and early.target == Target.of(config):
-            redact(early.connection.token.reveal())
             client = CloreClient(
                 early.connection,
                 retries=config.api.retries,
@@ -202,7 +202,7 @@ class Agent:
             )
             lock = early.lock
         elif early is not None:
-            early.close()
+            early.abandon()
         if client is None:
             token = load_token(config.api.token_file)
             redact(token.reveal())  # belt and braces: no log line can carry it

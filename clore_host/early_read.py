@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .api.connection import Answer, Connection, Request
+from .api.connection import Answer, Connection, Request, server_config_request
+from .api.ratelimit import MIN_INTERVAL
 from .api.token import load_token
 from .config_file import (
     DEFAULT_API_TIMEOUT,
@@ -37,6 +38,7 @@ from .config_file import (
 )
 from .duration import parse_duration
 from .lock import LockHeld, WriterLock
+from .logs import redact
 from .validation import InputFileError, load_toml
 
 if TYPE_CHECKING:
@@ -65,10 +67,6 @@ class Target:
             timeout=config.api.timeout,
         )
 
-    def read_request(self) -> Request:
-        """The cycle's first request (CloreClient.server_config sends the same)."""
-        return Request("server_config", "GET", None, {"server_name": self.server})
-
 
 @dataclass
 class EarlyRead:
@@ -79,11 +77,24 @@ class EarlyRead:
     connection: Connection
     request: Request
     answer: Answer
+    answered_at: float  # by the connection's clock
 
     def close(self) -> None:
-        """Release what it holds, when no agent takes it over."""
-        self.connection.close()
-        self.lock.release()
+        """Release what it holds, when no agent takes it over. Closing twice is harmless."""
+        try:
+            self.connection.close()
+        finally:
+            self.lock.release()
+
+    def abandon(self) -> None:
+        """Close it, then wait until a new read keeps the API's spacing after this one.
+
+        The cycle's own read may go through another state directory's rate limiter, which
+        never saw this request.
+        """
+        self.close()
+        clock = self.connection.clock
+        clock.sleep(max(0.0, self.answered_at + MIN_INTERVAL - clock.now()))
 
 
 def send_early_read(config: str | Path | None) -> EarlyRead | None:
@@ -115,15 +126,16 @@ def _send(path: Path) -> EarlyRead | None:
             return None
         undo.callback(lock.release)
         token = load_token(target.token_file)
+        redact(token.reveal())  # as the agent does: no log line can carry it
         connection = Connection(
             target.base_url, token, state_dir=target.state_dir, timeout=target.timeout
         )
         undo.callback(connection.close)
-        request = target.read_request()
+        request = server_config_request(target.server)
         answer = connection.exchange(request)
         undo.pop_all()
     log.debug("early read of %s: %s", target.server, answer.outcome)
-    return EarlyRead(target, lock, connection, request, answer)
+    return EarlyRead(target, lock, connection, request, answer, connection.clock.now())
 
 
 def plain_target(raw: dict[str, Any], base: Path) -> Target | None:

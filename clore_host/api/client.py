@@ -6,14 +6,14 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from ..clock import Clock
 from ..validation import issues_from_validation
-from .connection import Answer, Connection, Request
+from .connection import Answer, Connection, Request, server_config_request
 from .errors import (
     CloreError,
     DatabaseError,
@@ -70,7 +70,8 @@ class CloreClient:
         self._clock = connection.clock
         self._retries = retries
         self._on_response = on_response
-        self._first = first
+        # A list, so that taking it is one atomic pop even with threads.
+        self._first = [first] if first is not None else []
 
     @classmethod
     def connect(
@@ -113,58 +114,49 @@ class CloreClient:
     # -- reads (retried) ------------------------------------------------------------------
 
     def wallets(self) -> WalletsResponse:
-        return self._call("wallets", WalletsResponse)
+        return self._call(Request("wallets"), WalletsResponse)
 
     def my_servers(self) -> MyServersResponse:
-        return self._call("my_servers", MyServersResponse)
+        return self._call(Request("my_servers"), MyServersResponse)
 
     def server_config(self, name: str) -> ServerConfigResponse:
-        # The seed sends the body on a GET; httpx keeps it with request("GET", json=...).
-        return self._call("server_config", ServerConfigResponse, json={"server_name": name})
+        return self._call(server_config_request(name), ServerConfigResponse)
 
     def marketplace(self) -> MarketplaceResponse:
-        return self._call("marketplace", MarketplaceResponse)
+        return self._call(Request("marketplace"), MarketplaceResponse)
 
     def my_orders(self, return_completed: bool = False) -> MyOrdersResponse:
         params = {"return_completed": "true"} if return_completed else None
-        return self._call("my_orders", MyOrdersResponse, params=params)
+        return self._call(Request("my_orders", params=params), MyOrdersResponse)
 
     def spot_marketplace(self, market_id: int) -> SpotMarketplaceResponse:
-        return self._call("spot_marketplace", SpotMarketplaceResponse, params={"market": market_id})
+        request = Request("spot_marketplace", params={"market": market_id})
+        return self._call(request, SpotMarketplaceResponse)
 
     # -- writes ---------------------------------------------------------------------------
 
     def set_server_settings(self, req: SetServerSettings) -> None:
         """Write the full settings. Retried: the same full state sent twice is harmless."""
-        self._call("set_server_settings", CodeResponse, method="POST", json=req.body())
+        self._call(Request("set_server_settings", "POST", json=req.body()), CodeResponse)
 
     def set_spot_price(self, order_id: int, desired_price: float) -> None:
         """Never retried: a repeat could hit the 600 s lowering rule."""
         body = SetSpotPrice(order_id=order_id, desired_price=desired_price).body()
-        self._call("set_spot_price", CodeResponse, method="POST", json=body, retry=False)
+        self._call(Request("set_spot_price", "POST", json=body), CodeResponse, retry=False)
 
     def cancel_order(self, id: int, issue: str | None = None) -> None:
         """Never retried."""
         body = CancelOrder(id=id, issue=issue).body()
-        self._call("cancel_order", CodeResponse, method="POST", json=body, retry=False)
+        self._call(Request("cancel_order", "POST", json=body), CodeResponse, retry=False)
 
     def create_order(self, req: CreateOrder) -> None:
         """Never retried (a repeat could rent twice); spaced 5 s apart."""
-        self._call("create_order", CodeResponse, method="POST", json=req.body(), retry=False)
+        request = Request("create_order", "POST", json=req.body())
+        self._call(request, CodeResponse, retry=False)
 
     # -- machinery ------------------------------------------------------------------------
 
-    def _call(
-        self,
-        endpoint: str,
-        model: type[M],
-        *,
-        method: str = "GET",
-        params: dict[str, Any] | None = None,
-        json: dict[str, Any] | None = None,
-        retry: bool = True,
-    ) -> M:
-        request = Request(endpoint, method, params, json)
+    def _call(self, request: Request, model: type[M], *, retry: bool = True) -> M:
         attempts = 1 + (self._retries if retry else 0)
         for attempt in range(attempts):
             try:
@@ -178,12 +170,15 @@ class CloreClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, request: Request, model: type[M]) -> M:
-        """One HTTP request; reports its outcome to `on_response` exactly once."""
-        first, self._first = self._first, None  # only the very first request may match it
-        if first is not None and first[0] == request:
-            outcome, result = first[1]
-        else:
-            outcome, result = self._connection.exchange(request)
+        """One attempt (an HTTP request, or the early answer standing for it); reports its
+        outcome to `on_response` exactly once."""
+        try:
+            sent, answer = self._first.pop()  # only the very first attempt may use it
+        except IndexError:
+            sent = None
+        if sent != request:
+            answer = self._connection.exchange(request)
+        outcome, result = answer
         if not isinstance(result, CloreError):
             try:
                 parsed = model.model_validate(result)

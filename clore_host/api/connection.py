@@ -46,6 +46,12 @@ class Request(NamedTuple):
     json: dict[str, Any] | None = None
 
 
+def server_config_request(name: str) -> Request:
+    """The read of one server's settings and rental status."""
+    # The seed sends the body on a GET; httpx keeps it with request("GET", json=...).
+    return Request("server_config", "GET", None, {"server_name": name})
+
+
 class Connection:
     """Sends one request at a time, spaced by the shared rate limiter; never retries."""
 

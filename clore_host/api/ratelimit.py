@@ -26,6 +26,7 @@ from ..clock import Clock
 from .errors import LocalStateError
 
 LOCK_NAME = "api-ratelimit"
+MIN_INTERVAL = 1.0  # the API's 1 request per second
 ORDER_INTERVAL = 5.0
 IDLE, IN_FLIGHT, IN_FLIGHT_ORDER = "idle", "request", "order"
 
@@ -40,7 +41,7 @@ class RateLimiter:
         self,
         state_dir: Path | None,
         clock: Clock,
-        min_interval: float = 1.0,
+        min_interval: float = MIN_INTERVAL,
         order_interval: float = ORDER_INTERVAL,
     ) -> None:
         self._path = state_dir / LOCK_NAME if state_dir is not None else None

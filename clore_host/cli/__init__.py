@@ -114,8 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> int:
     """The `clore-host` program: main(), then out without a last garbage collection.
 
-    Everything that holds a resource is closed by the time main() returns; collecting every
-    object of every loaded module on the way out would only delay a timer's run (~30 ms).
+    The commands close what they opened before main() returns (after Ctrl-C the kernel drops
+    any lock left); collecting every object of every loaded module on the way out would only
+    delay a timer's run (~30 ms).
     """
     code = main()
     gc.freeze()

@@ -186,3 +186,40 @@ def test_an_unexpected_failure_gives_no_early_read_and_releases_the_lock(
     assert send_early_read(rig.config) is None
     with WriterLock(rig.root / "state", SERVER):
         pass
+
+
+def test_an_early_read_through_another_state_directory_still_keeps_the_spacing(
+    rig: Rig,
+) -> None:
+    early = send_early_read(rig.config)
+    assert early is not None
+    # The cycle's rate limiter lives in another directory and never saw the early read; the
+    # emulator refuses (code 5, and the rig allows no retry) a read sooner than 1 s after it.
+    rig.write_config(state={"dir": "state2"})
+    agent = Agent.open(load_config(rig.config), early=early)
+    try:
+        assert agent.reconcile().outcome == "changed"
+    finally:
+        agent.close()
+    first, second, _ = rig.emulator.requests.snapshot()
+    assert second.time - first.time >= 1.0
+    assert [r.code for r in rig.emulator.requests.snapshot()] == [0, 0, 0]
+
+
+def test_an_invalid_config_naming_a_valid_target_exits_2_and_writes_nothing(rig: Rig) -> None:
+    rig.write_config(agent={"sample_interval": "often"})
+    result = rig.cli("reprice")
+    assert result.returncode == 2
+    assert "agent.sample_interval" in result.stderr
+    assert endpoints(rig) == ["server_config"]
+    assert rig.settings() == (0.0001, 0.00005, True, 72)
+
+
+def test_the_config_named_by_the_environment_gets_an_early_read_too(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLORE_HOST_CONFIG", str(rig.config))
+    early = send_early_read(None)
+    assert early is not None and early.target.server == SERVER
+    early.close()
+    assert endpoints(rig) == ["server_config"]
