@@ -145,7 +145,7 @@ def main() -> int:
     verdict = "PASS" if ratio <= TARGET else "FAIL"
     print(
         f"reprice command: {ratio:.3f} x the API floor (target <= {TARGET}) {verdict}; "
-        f"{ratio / floor:.3f} x the cold-start peer"
+        f"{ratio / floor:.3f} x the plain-script peer"
     )
     return 0 if ratio <= TARGET else 1
 
