@@ -133,9 +133,10 @@ def _send(path: Path) -> EarlyRead | None:
         undo.callback(connection.close)
         request = server_config_request(target.server)
         answer = connection.exchange(request)
+        answered_at = connection.clock.now()
         undo.pop_all()
     log.debug("early read of %s: %s", target.server, answer.outcome)
-    return EarlyRead(target, lock, connection, request, answer, connection.clock.now())
+    return EarlyRead(target, lock, connection, request, answer, answered_at)
 
 
 def plain_target(raw: dict[str, Any], base: Path) -> Target | None:
