@@ -1,8 +1,11 @@
 """The NVML backend (nvidia-ml-py). The only module that imports `pynvml`.
 
 Every NVML call goes through a CallGuard, so a hung driver call becomes GpuBackendTimeout.
-A metric a card does not support is None. A GPU that is lost (GpuIsLost, Unknown,
-ResetRequired, GpuNotFound) becomes a reading with `lost=True`; the other GPUs keep reporting.
+A metric a card does not support is None. A GPU that is lost (GpuIsLost, ResetRequired,
+GpuNotFound, no handle, or "Unknown Error" from every call) becomes a reading with `lost=True`;
+the other GPUs keep reporting. "Unknown Error" from some calls only leaves those metrics None:
+healthy cards give it for one metric for good (a fan, a power limit), and a rig must not be
+delisted for that.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ THROTTLE_BITS: dict[int, str] = {
     0x080: "hw_power_brake",
     0x100: "display_clocks",
 }
-_LOST_ERRORS = ("NVMLError_GpuIsLost", "NVMLError_Unknown", "NVMLError_ResetRequired")
+_LOST_ERRORS = ("NVMLError_GpuIsLost", "NVMLError_ResetRequired")
 _LOST_ERRORS_OPTIONAL = ("NVMLError_GpuNotFound",)  # newer nvidia-ml-py only
 # Errors after which the legacy variant of a call is worth trying.
 _TRY_LEGACY = ("NVMLError_FunctionNotFound", "NVMLError_ArgumentVersionMismatch")
@@ -88,6 +91,11 @@ class NvmlBackend:
             getattr(module, n) for n in _LOST_ERRORS + _LOST_ERRORS_OPTIONAL if hasattr(module, n)
         )
         self._legacy_types = tuple(getattr(module, n) for n in _TRY_LEGACY if hasattr(module, n))
+        self._unknown_type: type[BaseException] = module.NVMLError_Unknown
+        # Of the GPU being read: calls the card answered, and calls that gave "Unknown Error".
+        self._answered = 0
+        self._unknown: list[str] = []
+        self._reported: set[tuple[int, str]] = set()  # (GPU, call) already logged
 
     @classmethod
     def open(
@@ -143,11 +151,20 @@ class NvmlBackend:
         except nvml.NVMLError as exc:
             # Without a handle nothing about this GPU can be read: it is lost to us.
             return GpuReading(index=index, lost=True, error=str(exc))
+        self._answered, self._unknown = 0, []
         try:
-            return self._read_handle(index, handle)
+            reading = self._read_handle(index, handle)
         except _Lost as lost:
             log.warning("GPU %d: %s", index, lost.error)
             return GpuReading(index=index, lost=True, error=str(lost.error))
+        if self._unknown and not self._answered:
+            log.warning("GPU %d: Unknown Error from every call", index)
+            return GpuReading(index=index, lost=True, error="Unknown Error from every call")
+        for name in self._unknown:
+            if (index, name) not in self._reported:  # once: some cards give it on every read
+                self._reported.add((index, name))
+                log.warning("GPU %d: %s gives Unknown Error; read as unsupported", index, name)
+        return reading
 
     def _read_handle(self, index: int, handle: object) -> GpuReading:
         nvml, metric = self._nvml, self._metric
@@ -234,14 +251,20 @@ class NvmlBackend:
                 raise _TryLegacy
             return None
         try:
-            return self._call(fn, *args)
+            value = self._call(fn, *args)
         except self._nvml.NVMLError as exc:
             if isinstance(exc, self._lost_types):
                 raise _Lost(exc) from None
+            if isinstance(exc, self._unknown_type):
+                self._unknown.append(name)
+                return None
             if legacy and isinstance(exc, self._legacy_types):
                 raise _TryLegacy from None
             log.debug("%s: %s", name, exc)
+            self._answered += 1  # "not supported", say: the card is there to say it
             return None
+        self._answered += 1
+        return value
 
     def _backend_error(self, exc: Exception) -> GpuBackendError:
         nvml = self._nvml

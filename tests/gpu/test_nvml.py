@@ -87,9 +87,7 @@ def test_unsupported_metrics_are_absent_not_errors(opened):
     assert not gpu.lost
 
 
-@pytest.mark.parametrize(
-    "error", [pynvml.NVMLError_GpuIsLost, pynvml.NVMLError_Unknown, pynvml.NVMLError_ResetRequired]
-)
+@pytest.mark.parametrize("error", [pynvml.NVMLError_GpuIsLost, pynvml.NVMLError_ResetRequired])
 def test_a_lost_gpu_is_isolated_and_the_others_keep_reporting(opened, error):
     lost = healthy(nvmlDeviceGetPowerUsage=error())  # fails part-way through its read
     backend, _ = opened([healthy(), lost, healthy()])
@@ -98,6 +96,47 @@ def test_a_lost_gpu_is_isolated_and_the_others_keep_reporting(opened, error):
     assert gpus[1].error == str(error()) and gpus[1].utilization is None
     assert gpus[1].to_now().lost
     assert gpus[0].utilization == gpus[2].utilization == 87.0
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "absent"),
+    [
+        ("nvmlDeviceGetFanSpeed_v2", "fans", ()),
+        ("nvmlDeviceGetEnforcedPowerLimit", "power_limit", None),
+        ("nvmlDeviceGetUUID", "uuid", None),
+    ],
+)
+def test_unknown_error_from_one_call_leaves_that_metric_absent_not_the_gpu_lost(
+    opened, caplog, call, field, absent
+):
+    # Healthy cards do this for good (nvidia-smi shows "[Unknown Error]" for a fan or a power
+    # limit); reading the GPU as lost would delist the rig on every sample.
+    backend, _ = opened([healthy(**{call: pynvml.NVMLError_Unknown()})])
+    for _ in range(3):
+        (gpu,) = backend.read().gpus
+        assert not gpu.lost and gpu.error is None
+        assert getattr(gpu, field) == absent
+        assert gpu.utilization == 87.0 and gpu.temperature == 71.0
+    warnings = [r.getMessage() for r in caplog.records if "Unknown Error" in r.getMessage()]
+    assert len(warnings) == 1 and call in warnings[0]  # once, not on every read
+
+
+class _Dead(Device):
+    """A card that answers "Unknown Error" to every call (fallen off the bus)."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+
+    def answer(self, name, args):
+        raise pynvml.NVMLError_Unknown()
+
+
+def test_a_gpu_that_gives_unknown_error_to_every_call_is_lost(opened):
+    backend, _ = opened([healthy(), _Dead()])
+    gpus = backend.read().gpus
+    assert [g.lost for g in gpus] == [False, True]
+    assert gpus[1].error == "Unknown Error from every call"
+    assert gpus[1].utilization is None
 
 
 def test_a_gpu_without_a_handle_is_lost(opened):
