@@ -406,16 +406,20 @@ class _MetricNode(Node):
 
 class _AllNode(Node):
     __slots__ = ("children",)
+    # Three-valued logic: one child with this value decides; else any unknown child makes
+    # the whole unknown; else it is the opposite. `all` is decided by a false, `any` by a true.
+    DECIDED_BY = False
 
     def __init__(self, children: tuple[Node, ...]) -> None:
         self.children = children
 
     def eval(self, facts: Facts, overheat_c: float) -> bool | None:
-        result: bool | None = True
+        decisive = self.DECIDED_BY
+        result: bool | None = not decisive
         for child in self.children:
             value = child.eval(facts, overheat_c)
-            if value is False:
-                return False
+            if value is decisive:
+                return decisive
             if value is None:
                 result = None
         return result
@@ -431,16 +435,7 @@ class _AllNode(Node):
 
 class _AnyNode(_AllNode):
     __slots__ = ()
-
-    def eval(self, facts: Facts, overheat_c: float) -> bool | None:
-        result: bool | None = False
-        for child in self.children:
-            value = child.eval(facts, overheat_c)
-            if value is True:
-                return True
-            if value is None:
-                result = None
-        return result
+    DECIDED_BY = True
 
     def describe(self, facts: Facts, overheat_c: float, out: list[str]) -> None:
         for child in self.children:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 from clore_host.demo import run_demo
 
 
 def test_demo_shows_idle_discount_raise_when_rented_and_health_guard() -> None:
-    began = time.monotonic()
+    # Its speed (under 30 s) is measured in bench/bench_demo.py, not asserted here.
     result = subprocess.run(
         [sys.executable, "-m", "clore_host", "demo"], capture_output=True, text=True, timeout=60
     )
-    took = time.monotonic() - began
     assert result.returncode == 0, result.stderr
-    assert took < 30
     out = result.stdout
 
     def first(text: str) -> int:
