@@ -36,8 +36,11 @@ pytest-py310:
 	else \
 		echo "== the suite on $$($(PY310) -V)"; \
 		test -x $(VENV310)/bin/python || $(PY310) -m venv $(VENV310); \
-		$(VENV310)/bin/python -m pip install --quiet --upgrade pip; \
-		$(VENV310)/bin/python -m pip install --quiet -e '.[dev]'; \
+		if [ ! $(VENV310)/.installed -nt pyproject.toml ]; then \
+			$(VENV310)/bin/python -m pip install --quiet --upgrade pip && \
+			$(VENV310)/bin/python -m pip install --quiet -e '.[dev]' && \
+			touch $(VENV310)/.installed; \
+		fi; \
 		$(VENV310)/bin/python -m pytest -n 2 -q -p no:cacheprovider tests; \
 	fi
 

@@ -24,6 +24,7 @@ from clore_host import history as history_module
 from clore_host.clock import FakeClock
 from clore_host.facts import GPU_METRICS, GpuNow, WindowKey
 from clore_host.gpu import open_backend
+from clore_host.gpu.scenario import WHOLE
 from clore_host.history import History
 
 GPUS = 8
@@ -33,10 +34,6 @@ RAW_HOURS = 48
 TICK_TARGET_MS = 2.0
 QUERY_TARGET_MS = 20.0
 SIZE_TARGET_MB = 200.0
-# NVML reports these as whole numbers (power and memory are fractions after unit conversion).
-WHOLE = frozenset(
-    {"utilization", "memory_utilization", "temperature", "fan", "sm_clock", "mem_clock"}
-)
 
 
 def _median_ms(fn: Callable[[], Any], runs: int) -> float:

@@ -21,8 +21,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from .facts import POWER_THROTTLE_REASONS, RENTAL_STATUS_BY_CODE, THERMAL_THROTTLE_REASONS
-from .gpu.base import OTHER_THROTTLE_REASONS, GpuReading, GpuSnapshot
+from .facts import RENTAL_STATUS_BY_CODE
+from .gpu.base import THROTTLE_REASONS, GpuReading, GpuSnapshot
 
 if TYPE_CHECKING:
     from .agent import CycleResult
@@ -33,9 +33,7 @@ MIB = 1024 * 1024
 MHZ = 1e6
 RENTAL_STATUSES: tuple[str, ...] = tuple(RENTAL_STATUS_BY_CODE.values())
 # Every throttle reason is exported (0 or 1) so a graph shows when one starts and stops.
-KNOWN_THROTTLE_REASONS: tuple[str, ...] = tuple(
-    sorted(THERMAL_THROTTLE_REASONS | POWER_THROTTLE_REASONS | OTHER_THROTTLE_REASONS)
-)
+KNOWN_THROTTLE_REASONS: tuple[str, ...] = tuple(sorted(THROTTLE_REASONS))
 _GPU_LABELS = ("gpu", "uuid")
 
 # (metric name, help, how to read it from a GpuReading, scale to the base unit)

@@ -61,7 +61,7 @@ from .daemon import Daemon, Notifier
 from .facts import Settings
 from .gpu import GpuBackend, GpuSnapshot
 from .gpu.fake import FakeBackend
-from .gpu.scenario import load_scenario
+from .gpu.scenario import load_scenario, step_value
 from .history import ChangeRecord, History, HistoryError
 from .policy import Policy, load_policy
 from .shipped import shipped_dir
@@ -494,7 +494,6 @@ class _CountingNotifier(Notifier):
     """systemd's side: counts messages and notes any that carry the token."""
 
     def __init__(self, token: str) -> None:
-        self._systemd = None
         self._token = token
         self.messages = 0
         self.leaks: list[str] = []
@@ -700,7 +699,7 @@ class Soak:
         warm = min(DAY, span / 4)
         pending = list(self.events)
         ends: list[tuple[float, str]] = []
-        while (t := self.clock.now() - self.t0) < span:
+        while (t := self._now()) < span:
             if not self.report.rss_start and t >= warm:
                 self.report.rss_start = process.memory_info().rss
             if not self.report.rss_mid and t >= span / 2:
@@ -729,8 +728,8 @@ class Soak:
             self._note_health(daemon)
             horizon = min([span, *(e.at for e in pending[:1]), *(a for a, _ in ends[:1])])
             step = min(max(delay, 1.0), self.config.reconcile_interval)
-            self.clock.advance(max(0.001, min(step, horizon - (self.clock.now() - self.t0))))
-        self.report.simulated_s = self.clock.now() - self.t0
+            self.clock.advance(max(0.001, min(step, horizon - self._now())))
+        self.report.simulated_s = self._now()
         self.health_log.append((self._now(), self.health_log[-1][1] if self.health_log else None))
 
     def _note_health(self, daemon: Daemon) -> None:
@@ -894,16 +893,6 @@ def _read_changes(path: Path) -> list[ChangeRecord]:
 # -- the checks -----------------------------------------------------------------------------
 
 
-def _at(timeline: list[tuple[float, Any]], t: float) -> Any:
-    """The value of a step timeline at time t (the last entry at or before t)."""
-    value = timeline[0][1]
-    for when, item in timeline:
-        if when > t:
-            break
-        value = item
-    return value
-
-
 def _settings(body: Any) -> Settings | None:
     try:
         return Settings(
@@ -966,7 +955,7 @@ class Checks:
         matched: set[tuple[int, int]] = set()
         for record in writes:
             t = record.time - self.t0
-            policy: Policy = _at(self.soak.policy_timeline, t)
+            policy: Policy = step_value(self.soak.policy_timeline, t)
             body = record.body
             self.count("all five fields, right types")
             if not self._fields_ok(body):
@@ -1103,7 +1092,7 @@ class Checks:
     ) -> None:
         if not (before.availability and not new.availability):
             return
-        status = _at(self.soak.rental_timeline, t)
+        status = step_value(self.soak.rental_timeline, t)
         if status == 0:
             return
         self.count("off during a rental only by a health rule")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..facts import GpuNow
+from ..facts import POWER_THROTTLE_REASONS, THERMAL_THROTTLE_REASONS, GpuNow
 
 # Throttle (clock-event) reason names beyond those in clore_host.facts.
 OTHER_THROTTLE_REASONS = frozenset(
     {"gpu_idle", "applications_clocks", "sync_boost", "display_clocks"}
 )
+THROTTLE_REASONS = THERMAL_THROTTLE_REASONS | POWER_THROTTLE_REASONS | OTHER_THROTTLE_REASONS
 
 NO_LIBRARY_HINT = (
     "NVML library not found — is the NVIDIA driver installed? To try the agent without GPUs "
@@ -104,5 +105,4 @@ class GpuDriverNotLoaded(GpuBackendError):
 
 class GpuBackendTimeout(GpuBackendError):
     def __init__(self, seconds: float, detail: str = "") -> None:
-        self.seconds = seconds
         super().__init__(f"GPU backend timed out after {seconds:g}s{detail}")

@@ -10,6 +10,7 @@ delisted for that.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -50,22 +51,20 @@ _PSTATE_UNKNOWN = 32
 
 # NVML is initialised once per process (per module object, so tests can inject stand-ins).
 _init_lock = threading.Lock()
-_initialised: list[object] = []
+_initialised: set[object] = set()  # module objects, which hash by identity
 # One call guard per NVML module for the whole process, too: a driver call that hangs keeps
 # its worker thread, and a backend opened again must find that thread busy (and fail fast)
 # rather than start another one that hangs as well.
 _guard_lock = threading.Lock()
-_guards: list[tuple[object, CallGuard]] = []
+_guards: dict[object, CallGuard] = {}
 
 
 def _guard_for(module: object, call_timeout: float) -> CallGuard:
     with _guard_lock:
-        for owner, guard in _guards:
-            if owner is module:
-                guard.timeout = call_timeout
-                return guard
-        guard = CallGuard(call_timeout, name="clore-host-nvml")
-        _guards.append((module, guard))
+        guard = _guards.get(module)
+        if guard is None:
+            guard = _guards[module] = CallGuard(call_timeout, name="clore-host-nvml")
+        guard.timeout = call_timeout
         return guard
 
 
@@ -96,6 +95,8 @@ class NvmlBackend:
         self._answered = 0
         self._unknown: list[str] = []
         self._reported: set[tuple[int, str]] = set()  # (GPU, call) already logged
+        self._legacy_only: set[str] = set()  # newer calls this driver lacks: not tried again
+        self._driver: str | None = None  # fixed while NVML stays initialised
 
     @classmethod
     def open(
@@ -116,26 +117,25 @@ class NvmlBackend:
 
     def _init(self) -> None:
         with _init_lock:
-            if any(m is self._nvml for m in _initialised):
+            if self._nvml in _initialised:
                 return
             try:
                 self._guard.call(self._nvml.nvmlInit)
             except self._nvml.NVMLError as exc:
                 raise self._backend_error(exc) from None
-            _initialised.append(self._nvml)
+            _initialised.add(self._nvml)
 
     def read(self) -> GpuSnapshot:
         taken_at = self._clock.now()
-        try:
-            driver = self._metric("nvmlSystemGetDriverVersion")
-        except _Lost:
-            driver = None
+        if self._driver is None:
+            with contextlib.suppress(_Lost):
+                self._driver = _text(self._metric("nvmlSystemGetDriverVersion"))
         try:
             count = int(self._call(self._nvml.nvmlDeviceGetCount))
         except self._nvml.NVMLError as exc:
             raise self._backend_error(exc) from None
         gpus = tuple(self._read_gpu(index) for index in range(count))
-        return GpuSnapshot(taken_at=taken_at, driver_version=_text(driver), gpus=gpus)
+        return GpuSnapshot(taken_at=taken_at, driver_version=self._driver, gpus=gpus)
 
     def close(self) -> None:
         # NVML stays initialised and its call guard stays: both are per process, and a hung
@@ -245,7 +245,7 @@ class NvmlBackend:
         A lost-GPU error raises _Lost. With `legacy`, a missing call or one the driver is too
         old for raises _TryLegacy, so the caller can try the older variant.
         """
-        fn = getattr(self._nvml, name, None)
+        fn = None if name in self._legacy_only else getattr(self._nvml, name, None)
         if fn is None:
             if legacy:
                 raise _TryLegacy
@@ -259,6 +259,7 @@ class NvmlBackend:
                 self._unknown.append(name)
                 return None
             if legacy and isinstance(exc, self._legacy_types):
+                self._legacy_only.add(name)
                 raise _TryLegacy from None
             log.debug("%s: %s", name, exc)
             self._answered += 1  # "not supported", say: the card is there to say it

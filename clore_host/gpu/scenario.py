@@ -12,6 +12,7 @@ import bisect
 import hashlib
 import itertools
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,18 +27,17 @@ from pydantic import (
 )
 
 from ..duration import parse_duration
-from ..facts import GPU_METRICS, POWER_THROTTLE_REASONS, THERMAL_THROTTLE_REASONS
+from ..facts import GPU_METRICS
 from ..validation import InputFileError, issues_from_validation, load_toml
-from .base import OTHER_THROTTLE_REASONS, GpuReading
+from .base import THROTTLE_REASONS, GpuReading
 
-THROTTLE_NAMES = THERMAL_THROTTLE_REASONS | POWER_THROTTLE_REASONS | OTHER_THROTTLE_REASONS
 # Metrics with a numeric trace. "fan" applies to each of the card's fans.
 TRACED: tuple[str, ...] = GPU_METRICS
 DISCRETE: tuple[str, ...] = ("pstate", "throttle", "ecc_uncorrected", "pages_pending")
 METRICS: tuple[str, ...] = (*TRACED, "memory_total", *DISCRETE)
 _PERCENT = frozenset({"utilization", "memory_utilization", "fan"})
 # NVML reports these as whole numbers; the fake does the same.
-_WHOLE = frozenset(
+WHOLE = frozenset(
     {"utilization", "memory_utilization", "temperature", "fan", "sm_clock", "mem_clock"}
 )
 
@@ -116,7 +116,7 @@ class Trace(_Model):
             frac = min(1.0, max(0.0, (t - r.start) / (r.end - r.start)))
             return r.start_value + (r.end_value - r.start_value) * frac, self.jitter
         assert self.steps is not None
-        return _step_value(self.steps, t), self.jitter
+        return step_value(self.steps, t), self.jitter
 
 
 def _check_step_times(times: list[float]) -> None:
@@ -124,15 +124,15 @@ def _check_step_times(times: list[float]) -> None:
         raise ValueError("step times must be in increasing order")
 
 
-def _step_value(steps: list[tuple[float, Any]], t: float) -> Any:
+def step_value(steps: Sequence[tuple[float, Any]], t: float) -> Any:
     """The value of the last step at or before t (the first step's value before it)."""
-    i = bisect.bisect_right([s for s, _ in steps], t) - 1
+    i = bisect.bisect_right(steps, t, key=lambda step: step[0]) - 1
     return steps[max(i, 0)][1]
 
 
 def _throttle_name(value: str) -> str:
-    if value not in THROTTLE_NAMES:
-        known = ", ".join(sorted(THROTTLE_NAMES))
+    if value not in THROTTLE_REASONS:
+        known = ", ".join(sorted(THROTTLE_REASONS))
         raise ValueError(f"unknown throttle reason {value!r}; known: {known}")
     return value
 
@@ -273,7 +273,7 @@ class Scenario(_Model):
         fan_count = 1 if pick("fans") is None else pick("fans")
         fan = values.pop("fan")
         steps = {name: pick(name) for name in DISCRETE}
-        at = {name: None if s is None else _step_value(s, t) for name, s in steps.items()}
+        at = {name: None if s is None else step_value(s, t) for name, s in steps.items()}
         return GpuReading(
             index=index,
             uuid=pick("uuid") or _fake_uuid(self.seed, index),
@@ -309,7 +309,7 @@ def _tidy(name: str, value: float, memory_total: float | None) -> float:
         value = min(100.0, value)
     if name == "memory_used" and memory_total is not None:
         value = min(memory_total, value)
-    if name in _WHOLE:
+    if name in WHOLE:
         return float(round(value))
     return round(value, 3)
 
