@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 RentalStatus = Literal["not_rented", "spot", "on_demand"]
 RENTAL_STATUS_BY_CODE: dict[int, RentalStatus] = {0: "not_rented", 1: "spot", 2: "on_demand"}
+RENTAL_STATUSES: tuple[RentalStatus, ...] = tuple(RENTAL_STATUS_BY_CODE.values())
 
 # Per-GPU metrics recorded in history and readable by window queries. Units:
 # utilization and memory_utilization in %, temperature in C, power and power_limit in W,
@@ -30,7 +31,6 @@ GPU_METRICS: tuple[str, ...] = (
     "sm_clock",
     "mem_clock",
 )
-Aggregate = Literal["avg", "min", "max", "p95"]
 AGGREGATES: tuple[str, ...] = ("avg", "min", "max", "p95")
 
 # Throttle (clock-event) reasons, by name, as GPU backends report them.

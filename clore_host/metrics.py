@@ -21,7 +21,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from .facts import RENTAL_STATUS_BY_CODE
+from .facts import RENTAL_STATUSES
 from .gpu.base import THROTTLE_REASONS, GpuReading, GpuSnapshot
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 PREFIX = "clore_host_"
 MIB = 1024 * 1024
 MHZ = 1e6
-RENTAL_STATUSES: tuple[str, ...] = tuple(RENTAL_STATUS_BY_CODE.values())
 # Every throttle reason is exported (0 or 1) so a graph shows when one starts and stops.
 KNOWN_THROTTLE_REASONS: tuple[str, ...] = tuple(sorted(THROTTLE_REASONS))
 _GPU_LABELS = ("gpu", "uuid")
@@ -161,8 +160,8 @@ class _CycleCollector:
             "1 for the server's current rental status, 0 for the others.",
             labels=["status"],
         )
-        for name in RENTAL_STATUSES:
-            status.add_metric([name], float(name == state.rental_status))
+        for each in RENTAL_STATUSES:
+            status.add_metric([each], float(each == state.rental_status))
         yield status
         for name, doc, value in (
             ("on_demand_price", "On-demand price of the whole server per day.", state.on_demand),

@@ -22,7 +22,6 @@ from ._units import fmt_number, fmt_price, format_duration
 Kind = Literal["bool", "choice", "number", "count", "duration", "price", "hour", "weekday"]
 Value = bool | str | int | float
 
-RENTAL_STATUSES: tuple[str, ...] = ("not_rented", "spot", "on_demand")
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES: tuple[str, ...] = (
     "monday",
@@ -34,8 +33,6 @@ WEEKDAY_NAMES: tuple[str, ...] = (
     "sunday",
 )
 GPU_SELECTORS: tuple[str, ...] = ("any", "all", "sum", "mean")
-# Metrics bounded to 0..100 (percent); others only non-negative. Used by the plausibility check.
-PERCENT_METRICS = frozenset({"utilization", "memory_utilization", "fan"})
 
 _RENTAL_WORDS = {
     "not_rented": "not rented",
@@ -314,8 +311,6 @@ __all__ = [
     "FACTS",
     "GPU_METRICS",
     "GPU_SELECTORS",
-    "PERCENT_METRICS",
-    "RENTAL_STATUSES",
     "WEEKDAYS",
     "FactSpec",
     "Kind",

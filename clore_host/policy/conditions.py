@@ -10,24 +10,22 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..facts import AGGREGATES, Facts, WindowKey
+from ..facts import AGGREGATES, RENTAL_STATUSES, Facts, WindowKey
 from ._errors import Loc, located
 from ._units import fmt_number, format_duration, parse_duration_value
 from .catalogue import (
     FACTS,
     GPU_METRICS,
     GPU_SELECTORS,
-    RENTAL_STATUSES,
     WEEKDAY_NAMES,
     WEEKDAYS,
     Kind,
     Value,
-    format_value,
     gpu_values,
 )
 
@@ -308,6 +306,19 @@ def _predicate(op: str, value: Any) -> Predicate:
     return lambda x: bool(compare(x, value))
 
 
+def three_valued(results: Iterable[bool | None], *, decided_by: bool) -> bool | None:
+    """`all` (decided_by=False) or `any` (True) in three-valued logic: one result equal to
+    `decided_by` decides; otherwise any unknown makes the whole unknown; otherwise the
+    opposite of `decided_by`. Stops at the deciding result."""
+    unknown = False
+    for result in results:
+        if result is decided_by:
+            return decided_by
+        if result is None:
+            unknown = True
+    return None if unknown else not decided_by
+
+
 class Node:
     """A compiled condition. eval is True, False or None (unknown: a fact had no data)."""
 
@@ -370,22 +381,9 @@ class _MetricNode(Node):
         values = gpu_values(facts, self.metric, self.key)
         if not values:
             return None
-        if self.gpus == "any":
-            unknown = False
-            for v in values:
-                if v is None:
-                    unknown = True
-                elif self.pred(v):
-                    return True
-            return None if unknown else False
-        if self.gpus == "all":
-            unknown = False
-            for v in values:
-                if v is None:
-                    unknown = True
-                elif not self.pred(v):
-                    return False
-            return None if unknown else True
+        if self.gpus in ("any", "all"):
+            results = (None if v is None else self.pred(v) for v in values)
+            return three_valued(results, decided_by=self.gpus == "any")
         combined = self._combined(values)
         return None if combined is None else self.pred(combined)
 
@@ -406,23 +404,14 @@ class _MetricNode(Node):
 
 class _AllNode(Node):
     __slots__ = ("children",)
-    # Three-valued logic: one child with this value decides; else any unknown child makes
-    # the whole unknown; else it is the opposite. `all` is decided by a false, `any` by a true.
-    DECIDED_BY = False
+    DECIDED_BY = False  # `all` is decided by a false child, `any` by a true one
 
     def __init__(self, children: tuple[Node, ...]) -> None:
         self.children = children
 
     def eval(self, facts: Facts, overheat_c: float) -> bool | None:
-        decisive = self.DECIDED_BY
-        result: bool | None = not decisive
-        for child in self.children:
-            value = child.eval(facts, overheat_c)
-            if value is decisive:
-                return decisive
-            if value is None:
-                result = None
-        return result
+        results = (child.eval(facts, overheat_c) for child in self.children)
+        return three_valued(results, decided_by=self.DECIDED_BY)
 
     def describe(self, facts: Facts, overheat_c: float, out: list[str]) -> None:
         for child in self.children:
@@ -473,4 +462,4 @@ def compile_condition(cond: Condition) -> Node:
     return _FactNode(cond.fact, cond.op, cond.value)
 
 
-__all__ = ["OPS_BY_KIND", "Condition", "Node", "compile_condition", "format_value"]
+__all__ = ["OPS_BY_KIND", "Condition", "Node", "compile_condition"]

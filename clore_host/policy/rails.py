@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import math
 
-from ..facts import GPU_METRICS, Facts, PriorState, Settings
+from ..facts import GPU_METRICS, RENTAL_STATUSES, Facts, PriorState, Settings
 from ._units import fmt_number, fmt_price, format_duration
-from .catalogue import PERCENT_METRICS, RENTAL_STATUSES
-from .plan import FieldPlan, Plan, unchanged_plan
+from .plan import FieldPlan, Plan, format_setting, unchanged_plan
 from .rules import Proposal, decide
 from .schema import PRICE_FIELDS, Policy, PriceBounds, Rails
 
@@ -68,14 +67,13 @@ def _carried_within_rails(rails: Rails, target: Settings, fields: dict[str, Fiel
         value = getattr(target, name)
         if fields[name].rules or low <= value <= high:
             continue
-        edge = low if value < low else high
-        shown = fmt_price(edge) if name in PRICE_FIELDS else str(int(edge))
-        note = f"outside the rails, brought to {shown}: this write carries it"
+        edge = type(value)(low if value < low else high)
+        note = f"outside the rails, brought to {format_setting(name, edge)}: this write carries it"
         plan = fields[name]
         fields[name] = FieldPlan(
-            name, plan.current, type(value)(edge), plan.rules, (*plan.clamps, note), plan.skipped
+            name, plan.current, edge, plan.rules, (*plan.clamps, note), plan.skipped
         )
-        target = target._replace(**{name: type(value)(edge)})
+        target = target._replace(**{name: edge})
     return target
 
 
@@ -218,4 +216,4 @@ def _bad_metric(metric: str, value: float | None) -> str | None:
     return None
 
 
-__all__ = ["PERCENT_METRICS", "guard", "implausible", "make_plan"]
+__all__ = ["guard", "implausible", "make_plan"]

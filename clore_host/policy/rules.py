@@ -24,9 +24,6 @@ class Proposal:
     skipped: Mapping[str, tuple[str, ...]]  # field -> rules not evaluated for lack of data
     off_even_if_rented: bool = False  # availability=false came from an even_if_rented rule
 
-    def touched(self, field: str) -> bool:
-        return bool(self.rules[field])
-
 
 def _reason(rule: CompiledRule, facts: Facts, overheat_c: float) -> str:
     if rule.node is None:

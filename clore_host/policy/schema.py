@@ -298,9 +298,11 @@ class Policy(_Model):
 
     @property
     def compiled_rules(self) -> tuple[CompiledRule, ...]:
-        if self._compiled.source is not self.rules:  # a model_copy with new rules
-            self._compiled = _Compiled(self.rules)
-        return self._compiled.rules
+        # One read of the private attribute: each costs a pydantic __getattr__ on this hot path.
+        compiled = self._compiled
+        if compiled.source is not self.rules:  # a model_copy with new rules
+            compiled = self._compiled = _Compiled(self.rules)
+        return compiled.rules
 
     def window_keys(self) -> frozenset[WindowKey]:
         """Every windowed aggregate the rules read, for the agent to query from history."""
