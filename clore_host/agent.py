@@ -22,6 +22,7 @@ from .exitcodes import EXIT_AUTH, EXIT_FAILURE, EXIT_INVALID, EXIT_LOCKED, EXIT_
 from .facts import (
     RENTAL_STATUS_BY_CODE,
     Facts,
+    GpuNow,
     HostNow,
     LocalTime,
     RentalStatus,
@@ -32,7 +33,6 @@ from .gpu import GpuBackend, GpuBackendError, GpuSnapshot, open_backend
 from .history import History, HistoryError
 from .host import read_host
 from .lock import LockHeld, WriterLock
-from .logs import redact
 from .policy import Plan, Policy, load_policy, make_plan
 from .validation import InputFileError
 
@@ -204,11 +204,9 @@ class Agent:
         elif early is not None:
             early.abandon()
         if client is None:
-            token = load_token(config.api.token_file)
-            redact(token.reveal())  # belt and braces: no log line can carry it
             client = CloreClient.connect(
                 config.api.base_url,
-                token,
+                load_token(config.api.token_file),
                 state_dir=config.state.dir,
                 clock=clock,
                 timeout=config.api.timeout,
@@ -255,19 +253,19 @@ class Agent:
         """Read the GPUs and the host and store them in history."""
         return self._sample()[0]
 
-    def _sample(self) -> tuple[GpuSnapshot, HostNow]:
+    def _sample(self) -> tuple[GpuSnapshot, tuple[GpuNow, ...], HostNow]:
         snapshot = self.gpus.read()
+        gpus = tuple(gpu.to_now() for gpu in snapshot.gpus)
         host = read_host(self.config.state.dir)
-        self.history.record_sample(self.clock.now(), [gpu.to_now() for gpu in snapshot.gpus], host)
-        return snapshot, host
+        self.history.record_sample(self.clock.now(), gpus, host)
+        return snapshot, gpus, host
 
     def observe(
-        self, server: ServerConfig, current: Settings, snapshot: GpuSnapshot, host: HostNow
+        self, server: ServerConfig, current: Settings, gpus: tuple[GpuNow, ...], host: HostNow
     ) -> Facts:
         """Build the frozen Facts for a decision from what was just read."""
         now = self.clock.now()
         status = rental_status_of(server)
-        gpus = tuple(gpu.to_now() for gpu in snapshot.gpus)
         windows: dict[WindowKey, tuple[float | None, ...]] = {}
         span = self.history.coverage(now)
         for key in self.policy.window_keys():
@@ -315,8 +313,8 @@ class Agent:
         server = self.client.server_config(name).config
         current = current_settings(server, self.config.server.currency)
         recovered = () if dry_run else self._settle_pending(current)
-        snapshot, host = self._sample()
-        facts = self.observe(server, current, snapshot, host)
+        _, gpus, host = self._sample()
+        facts = self.observe(server, current, gpus, host)
         plan = make_plan(self.policy, facts, self.history.prior_state(self.config.server.name))
         self.history.record_decision(facts.now, plan.to_dict())
         if dry_run:

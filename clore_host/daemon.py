@@ -107,8 +107,9 @@ class Daemon:
         self._rng = rng or random.Random()
         self.config: Config = load_config(config_path)
         self.policy = load_policy(self.config.policy.path)
+        self.policy_digest = self.policy.digest()  # shown on every status line: hashed once
         self.metrics = AgentMetrics(currency=self.config.server.currency)
-        self.metrics.set_info(__version__, self.policy.digest())
+        self.metrics.set_info(__version__, self.policy_digest)
         self._open_agent = open_agent or (
             lambda config: Agent.open(
                 config,
@@ -123,7 +124,6 @@ class Daemon:
         self._open_outputs()
         self.agent: Agent | None = None
         self.health = Health({}, on_change=self._health_changed)
-        self.cycles = 0
         self.last_outcome = "starting"
         self._next_sample = 0.0
         self._next_reconcile = 0.0
@@ -212,7 +212,6 @@ class Daemon:
             return 0.0
         finally:
             self._in_cycle = False
-        self.cycles += 1
         if not self.health.hung:
             self.notifier.send("WATCHDOG=1", f"STATUS={self.status_line()}")
         else:
@@ -291,7 +290,7 @@ class Daemon:
 
     def status_line(self) -> str:
         if self.health.ok:
-            return f"healthy; last reconcile: {self.last_outcome}; policy {self.policy.digest()}"
+            return f"healthy; last reconcile: {self.last_outcome}; policy {self.policy_digest}"
         wrong = "; ".join(self.health.problems.values())
         retry = max(0.0, self._next_reconcile - self.clock.monotonic())
         return f"degraded: {wrong}; retrying in {format_duration(retry)}"
@@ -309,7 +308,8 @@ class Daemon:
             return
         reopen = config.model_dump() != self.config.model_dump()
         self.config, self.policy = config, policy
-        self.metrics.set_info(__version__, policy.digest())
+        self.policy_digest = policy.digest()
+        self.metrics.set_info(__version__, self.policy_digest)
         try:
             self._open_outputs()
         except (OSError, ValueError) as exc:
@@ -320,8 +320,8 @@ class Daemon:
         elif self.agent is not None:
             self.agent.policy = policy
         self._next_reconcile = self.clock.monotonic()
-        log.info("reloaded; policy %s", policy.digest())
-        self.notifier.send("READY=1", f"STATUS=reloaded; policy {policy.digest()}")
+        log.info("reloaded; policy %s", self.policy_digest)
+        self.notifier.send("READY=1", f"STATUS=reloaded; policy {self.policy_digest}")
 
     def close(self) -> None:
         if self.agent is not None:

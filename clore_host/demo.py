@@ -33,10 +33,21 @@ RENTALS: tuple[tuple[str, int], ...] = (("10h", 2), ("16h", 0))
 @dataclass(frozen=True)
 class TimelineEntry:
     at: float  # seconds since the start of the simulated day
-    rental_status: str
-    utilization: float | None
-    temperature: float | None
     result: CycleResult
+
+    @property
+    def rental_status(self) -> str:
+        return self.result.facts.rental_status
+
+    @property
+    def utilization(self) -> float | None:
+        gpus = self.result.facts.gpus
+        return gpus[0].utilization if gpus else None
+
+    @property
+    def temperature(self) -> float | None:
+        gpus = self.result.facts.gpus
+        return gpus[0].temperature if gpus else None
 
 
 def demo_config(state_dir: Path, base_url: str, policy: str = "default") -> Config:
@@ -100,14 +111,7 @@ def _drive(
             emulator.set_rental_status(DEMO_SERVER, rentals.pop(0)[1])
         if elapsed >= next_reconcile:
             result = agent.reconcile()
-            gpu = result.facts.gpus[0] if result.facts.gpus else None
-            yield TimelineEntry(
-                at=elapsed,
-                rental_status=result.facts.rental_status,
-                utilization=None if gpu is None else gpu.utilization,
-                temperature=None if gpu is None else gpu.temperature,
-                result=result,
-            )
+            yield TimelineEntry(at=elapsed, result=result)
             next_reconcile += reconcile_step
         else:
             agent.sample()

@@ -38,7 +38,6 @@ from .config_file import (
 )
 from .duration import parse_duration
 from .lock import LockHeld, WriterLock
-from .logs import redact
 from .validation import InputFileError, load_toml
 
 if TYPE_CHECKING:
@@ -126,7 +125,6 @@ def _send(path: Path) -> EarlyRead | None:
             return None
         undo.callback(lock.release)
         token = load_token(target.token_file)
-        redact(token.reveal())  # as the agent does: no log line can carry it
         connection = Connection(
             target.base_url, token, state_dir=target.state_dir, timeout=target.timeout
         )

@@ -267,7 +267,7 @@ def parse_level(level: str) -> int:
 
 def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Send every log record to stderr (or `stream`), one line each; replaces an earlier setup."""
-    global _handler, _secrets
+    global _handler
     levelno = parse_level(level)
     stream = stream or sys.stderr
     formatter = make_formatter(fmt, stream=stream)
@@ -276,9 +276,7 @@ def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None 
         root.removeHandler(_handler)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
-    if _secrets is None:
-        _secrets = SecretFilter()
-    handler.addFilter(_secrets)
+    handler.addFilter(_secret_filter())
     root.addHandler(handler)
     root.setLevel(levelno)
     _handler = handler
@@ -289,10 +287,15 @@ def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None 
 
 def redact(secret: str) -> None:
     """Scrub `secret` from every record that setup_logging's handler writes from now on."""
+    _secret_filter().add(secret)
+
+
+def _secret_filter() -> SecretFilter:
+    """The one filter every handler shares, made on first use."""
     global _secrets
     if _secrets is None:
         _secrets = SecretFilter()
-    _secrets.add(secret)
+    return _secrets
 
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: object) -> None:

@@ -21,7 +21,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from .facts import RENTAL_STATUSES
+from .facts import RENTAL_STATUSES, Settings
 from .gpu.base import THROTTLE_REASONS, GpuReading, GpuSnapshot
 
 if TYPE_CHECKING:
@@ -137,10 +137,7 @@ class _GpuCollector:
 @dataclass(frozen=True)
 class _CycleState:
     rental_status: str
-    on_demand: float
-    spot: float
-    availability: bool
-    mrl_hours: int
+    settings: Settings  # in force after the cycle
     ran_at: float
 
 
@@ -155,6 +152,7 @@ class _CycleCollector:
         state = self.state
         if state is None:
             return
+        settings = state.settings
         status = GaugeMetricFamily(
             PREFIX + "rental_status",
             "1 for the server's current rental status, 0 for the others.",
@@ -164,16 +162,16 @@ class _CycleCollector:
             status.add_metric([each], float(each == state.rental_status))
         yield status
         for name, doc, value in (
-            ("on_demand_price", "On-demand price of the whole server per day.", state.on_demand),
-            ("spot_min_price", "Minimum spot price of the whole server per day.", state.spot),
+            ("on_demand_price", "On-demand price of the whole server per day.", settings.on_demand),
+            ("spot_min_price", "Minimum spot price of the whole server per day.", settings.spot),
         ):
             family = GaugeMetricFamily(PREFIX + name, doc, labels=["currency"])
             family.add_metric([self.currency], value)
             yield family
         yield _single(
-            "available", "1 when the server is offered on the marketplace.", state.availability
+            "available", "1 when the server is offered on the marketplace.", settings.availability
         )
-        yield _single("mrl_seconds", "Maximum rental length offered.", state.mrl_hours * 3600.0)
+        yield _single("mrl_seconds", "Maximum rental length offered.", settings.mrl * 3600.0)
         yield _single(
             "last_reconcile_timestamp_seconds",
             "When the last successful reconcile ran (Unix time, the agent's clock).",
@@ -273,13 +271,9 @@ class AgentMetrics:
         """Record a successful reconcile: settings now in force, and the rules behind them."""
         plan = result.plan
         changed = result.outcome == "changed"
-        settings = plan.target if changed else plan.current
         self._cycle.state = _CycleState(
             rental_status=result.facts.rental_status,
-            on_demand=float(settings.on_demand),
-            spot=float(settings.spot),
-            availability=bool(settings.availability),
-            mrl_hours=int(settings.mrl),
+            settings=plan.target if changed else plan.current,
             ran_at=result.facts.now,
         )
         self._reconciles.labels(result.outcome).inc()

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .clock import Clock, SystemClock
-from .facts import Settings
 
 if TYPE_CHECKING:
     from .agent import CycleResult
@@ -33,18 +32,14 @@ RESERVED_KEYS = frozenset({"kind", "server", "ts"})
 MAX_IN_FLIGHT = 4  # abandoned POSTs still running; past this, new events are dropped
 
 
-def _settings(settings: Settings) -> dict[str, Any]:
-    return dict(settings._asdict())
-
-
 def change_payload(result: CycleResult) -> dict[str, Any]:
     """The body of a "change_applied" event for a cycle that wrote new settings."""
     plan = result.plan
     return {
         "rental_status": result.facts.rental_status,
-        "before": _settings(plan.current),
-        "after": _settings(plan.target),
-        "changed": [name for name, f in plan.fields.items() if f.current != f.target],
+        "before": plan.current._asdict(),
+        "after": plan.target._asdict(),
+        "changed": list(plan.changed_fields()),
         "reasons": list(plan.reasons()),
     }
 

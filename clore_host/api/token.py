@@ -7,6 +7,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..logs import redact
 from .errors import TokenError
 
 CREDENTIAL_NAME = "clore-api-token"
@@ -40,16 +41,16 @@ def load_token(token_file: Path | None, environ: Mapping[str, str] = os.environ)
     if creds:
         credential = Path(creds) / CREDENTIAL_NAME
         if credential.exists():
-            return _checked(_read_file(credential), f"systemd credential {credential}")
+            return checked_token(_read_file(credential), f"systemd credential {credential}")
     if token_file is not None:
-        return _checked(_read_file(token_file), f"token file {token_file}")
+        return checked_token(_read_file(token_file), f"token file {token_file}")
     value = environ.get(TOKEN_ENV)
     if value is None:
         raise TokenError(
             "no API token: set api.token_file in the config, provide the systemd credential "
             f"{CREDENTIAL_NAME}, or set ${TOKEN_ENV}"
         )
-    return _checked(value, f"${TOKEN_ENV}")
+    return checked_token(value, f"${TOKEN_ENV}")
 
 
 def _read_file(path: Path) -> str:
@@ -74,7 +75,9 @@ def _read_file(path: Path) -> str:
         raise TokenError(f"token file {path}: cannot read: {exc.strerror}") from None
 
 
-def _checked(raw: str, where: str) -> Token:
+def checked_token(raw: str, where: str) -> Token:
+    """The token in `raw` (from `where`, for messages), checked, and masked in every log line
+    from now on."""
     secret = raw.strip()
     if not secret:
         raise TokenError(f"the API token in {where} is empty")
@@ -84,4 +87,5 @@ def _checked(raw: str, where: str) -> Token:
         raise TokenError(
             f"the API token in {where} contains spaces or characters that are not printable ASCII"
         )
+    redact(secret)
     return Token(secret)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..api.token import TOKEN_ENV, checked_token
 from . import EXIT_AUTH, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, fail
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
@@ -39,7 +40,7 @@ def register(sub: Any) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from ..api import CloreClient, Token, load_token
+    from ..api import CloreClient, load_token
     from ..api.errors import AuthError, CloreError, TokenError
     from ..config_file import api_base_url, config_path
 
@@ -56,7 +57,7 @@ def run_init(args: argparse.Namespace) -> int:
         if args.token_file and token_file.exists():
             token, write_token = load_token(token_file, environ={}), False
         else:
-            token, write_token = Token(_ask_token()), True
+            token, write_token = checked_token(_ask_token(), "the token given"), True
     except TokenError as exc:
         return fail(str(exc), EXIT_INVALID)
 
@@ -91,14 +92,14 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def _ask_token() -> str:
-    token = os.environ.get("CLORE_API_TOKEN", "").strip()
+    token = os.environ.get(TOKEN_ENV, "").strip()
     if not token and sys.stdin.isatty():
         token = getpass.getpass("CLORE.AI API token (clore.ai > Account > API): ").strip()
     if not token:
         from ..api.errors import TokenError
 
         raise TokenError(
-            "no API token: pass --token-file F, set CLORE_API_TOKEN, or run on a terminal"
+            f"no API token: pass --token-file F, set ${TOKEN_ENV}, or run on a terminal"
         )
     return token
 

@@ -112,3 +112,16 @@ def test_a_config_path_under_a_file_is_one_clear_line(
     assert main(["init", "--config", str(tmp_path / "afile" / "config.toml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("clore-host: cannot write") and len(err.strip().splitlines()) == 1
+
+
+def test_a_mangled_token_is_refused_before_anything_is_sent(
+    api: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CLORE_API_TOKEN", f"{TOKEN} {TOKEN}")  # two tokens pasted
+    target = tmp_path / "config.toml"
+    assert main(["init", "--config", str(target)]) == 2
+    assert "not printable ASCII" in capsys.readouterr().err
+    assert len(api.requests) == 0 and not target.exists()

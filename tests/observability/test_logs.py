@@ -211,3 +211,16 @@ def test_bad_settings_are_named(level: str, fmt: str, message: str) -> None:
 def test_json_formatter_is_one_line_per_record() -> None:
     line = JsonFormatter(timestamps=False).format(record("a\nb", fields={"k": "x\ny"}))
     assert "\n" not in line and json.loads(line)["k"] == "x\ny"
+
+
+def test_a_loaded_token_is_scrubbed_from_log_lines(stream: io.StringIO, tmp_path) -> None:
+    from clore_host.api.token import load_token
+
+    setup_logging("info", "text", stream)
+    secret = "tok-loaded-98765"
+    token_file = tmp_path / "token"
+    token_file.write_text(secret)
+    token_file.chmod(0o600)
+    load_token(token_file, environ={})
+    logging.getLogger("clore_host.test").warning("sent %s", secret)
+    assert secret not in stream.getvalue() and "[redacted]" in stream.getvalue()
