@@ -154,9 +154,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     def rel_or_shipped(value: Path | None, kind: Literal["policies", "scenarios"]) -> Path | None:
         # A bare name ("default", "idle-rig") with no such file beside the config names a
         # shipped policy or scenario.
-        if value is not None and len(value.parts) == 1 and not (base / value).exists():
-            return resolve_shipped(value, kind)
-        return rel(value)
+        return None if value is None else resolve_shipped(value, kind, base)
 
     base_url = api_base_url(config.api.base_url)
     return config.model_copy(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from .config_file import resolve_relative
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -14,11 +16,17 @@ def shipped_dir(kind: Literal["policies", "scenarios"]) -> Path:
     return installed if installed.is_dir() else _PACKAGE.parent / kind
 
 
-def resolve_shipped(value: str | Path, kind: Literal["policies", "scenarios"]) -> Path:
-    """A path as given if it exists, else a shipped file by name ("idle-rig" or "idle-rig.toml")."""
+def resolve_shipped(
+    value: str | Path, kind: Literal["policies", "scenarios"], base: Path | None = None
+) -> Path:
+    """A path as given if it exists, else a shipped file by name ("idle-rig" or "idle-rig.toml").
+
+    With `base` (a config file's directory), a relative path is taken relative to it.
+    """
     path = Path(value)
-    if path.exists() or path.is_absolute() or len(path.parts) > 1:
-        return path
+    local = path if base is None else resolve_relative(path, base)
+    if local.exists() or path.is_absolute() or len(path.parts) > 1:
+        return local
     name = path.name if path.suffix == ".toml" else f"{path.name}.toml"
     candidate = shipped_dir(kind) / name
-    return candidate if candidate.exists() else path
+    return candidate if candidate.exists() else local

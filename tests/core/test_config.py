@@ -91,6 +91,19 @@ def test_bare_names_find_shipped_policies_and_scenarios(tmp_path: Path) -> None:
     assert config.policy.path == (tmp_path / "mine.toml").resolve()  # the file beside it wins
 
 
+def test_a_bare_name_that_is_neither_beside_the_config_nor_shipped_stays_beside_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etc, elsewhere = tmp_path / "etc", tmp_path / "cwd"
+    etc.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "mine").write_text("")  # a file of that name in the working directory
+    monkeypatch.chdir(elsewhere)
+    config = load_config(write(etc, '[server]\nname = "rig"\n[policy]\npath = "mine"\n'))
+    # Not the working directory's file: the config's own directory, where "not found" points.
+    assert config.policy.path == (etc / "mine").resolve()
+
+
 def test_the_fake_backend_needs_a_scenario(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match=r"gpu: backend \"fake\" needs `scenario`"):
         load_config(write(tmp_path, '[server]\nname = "rig"\n[gpu]\nbackend = "fake"\n'))
