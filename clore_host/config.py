@@ -7,7 +7,7 @@ Relative paths inside the file are resolved against the file's own directory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -32,14 +32,7 @@ from .duration import parse_duration
 from .shipped import resolve_shipped
 from .validation import InputFileError, issues_from_validation, load_toml
 
-
-def _duration(value: Any) -> float:
-    if isinstance(value, (str, int, float)):
-        return parse_duration(value)
-    raise ValueError('expected a duration such as 30, "5m" or "2d"')
-
-
-Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 
 
 class _Section(BaseModel):

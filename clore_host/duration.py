@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
-def parse_duration(value: str | int | float) -> float:
+def parse_duration(value: object) -> float:
     """Seconds in `value`: a number (seconds) or a string such as "5m", "1h30m", "2d".
 
-    Raises ValueError with the accepted forms when `value` is none of them.
+    Raises ValueError with the accepted forms when `value` is none of them, and for a
+    negative or infinite duration. Config, policy and scenario files all read durations here.
     """
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError('expected a duration such as 30, "90s", "5m", "1h30m" or "2d"')
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
+        return _finite(float(value))
     text = value.strip().replace(" ", "")
     if not text:
         raise ValueError("empty duration")
@@ -27,9 +27,7 @@ def parse_duration(value: str | int | float) -> float:
     except ValueError:
         pass
     else:
-        if seconds < 0:
-            raise ValueError("a duration cannot be negative")
-        return seconds
+        return _finite(seconds)
     pos = 0
     total = 0.0
     for match in _PART.finditer(text):
@@ -43,6 +41,14 @@ def parse_duration(value: str | int | float) -> float:
             '("90s", "5m", "1h30m", "2d")'
         )
     return total
+
+
+def _finite(seconds: float) -> float:
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be a finite number of seconds")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -155,8 +155,6 @@ def plain_target(raw: dict[str, Any], base: Path) -> Target | None:
         return None
     if not (isinstance(state_dir, str) and state_dir and isinstance(token_file, (str, type(None)))):
         return None
-    if not isinstance(timeout, (str, int, float)):
-        return None
     try:
         seconds = parse_duration(timeout)
     except ValueError:

@@ -46,13 +46,7 @@ FaultKind = Literal[
 ]
 
 
-def _duration(value: Any) -> float:
-    if isinstance(value, (str, int, float)):
-        return parse_duration(value)
-    raise ValueError('expected a time such as 30, "90m" or "6h"')
-
-
-Time = Annotated[float, BeforeValidator(_duration)]
+Time = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Model(BaseModel):

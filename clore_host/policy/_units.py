@@ -7,7 +7,7 @@ from typing import Any
 
 from ..duration import format_duration, parse_duration
 
-__all__ = ["fmt_number", "fmt_price", "format_duration", "parse_duration_value", "parse_percent"]
+__all__ = ["fmt_number", "fmt_price", "format_duration", "parse_duration", "parse_percent"]
 
 
 def parse_percent(value: Any) -> float:
@@ -30,15 +30,6 @@ def parse_percent(value: Any) -> float:
     if not math.isfinite(number):
         raise ValueError("a percentage must be a finite number")
     return number
-
-
-def parse_duration_value(value: Any) -> float:
-    """Seconds from a duration as written ("6h", "1h30m", 90); ValueError says what is allowed."""
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        seconds = parse_duration(value)
-        if math.isfinite(seconds):
-            return seconds
-    raise ValueError('expected a duration such as "30m", "6h", "1h30m" or a number of seconds')
 
 
 def fmt_price(value: float) -> str:

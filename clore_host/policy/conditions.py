@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..facts import AGGREGATES, RENTAL_STATUSES, Facts, WindowKey
 from ._errors import Loc, located
-from ._units import fmt_number, format_duration, parse_duration_value
+from ._units import fmt_number, format_duration, parse_duration
 from .catalogue import (
     FACTS,
     GPU_METRICS,
@@ -198,7 +198,7 @@ def _normalise_window(data: dict[str, Any], problems: list[tuple[Loc, str]]) -> 
     out["gpus"] = gpus
     if "window" in data:
         try:
-            window = parse_duration_value(data["window"])
+            window = parse_duration(data["window"])
         except ValueError as exc:
             problems.append((("window",), str(exc)))
         else:
@@ -250,7 +250,7 @@ def _scalar(kind: Kind, raw: Any) -> Value:
         return str(raw)
     if kind == "duration":
         try:
-            return parse_duration_value(raw)
+            return parse_duration(raw)
         except ValueError:
             raise bad from None
     if kind == "weekday":

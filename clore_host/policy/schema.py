@@ -27,13 +27,13 @@ from pydantic import (
 from ..facts import SETTING_FIELDS, WindowKey
 from ..validation import InputFileError, Issue, issues_from_validation, load_toml
 from ._errors import Loc, located
-from ._units import fmt_price, parse_duration_value, parse_percent
+from ._units import fmt_price, parse_duration, parse_percent
 from .conditions import Condition, Node, compile_condition
 
 PRICE_FIELDS: tuple[str, ...] = ("on_demand", "spot")
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Percent = Annotated[float, BeforeValidator(parse_percent)]
-Duration = Annotated[float, BeforeValidator(parse_duration_value), Field(ge=0)]
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 
 
 class _Model(BaseModel):

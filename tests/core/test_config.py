@@ -119,3 +119,9 @@ def test_rollups_must_outlive_raw_samples(tmp_path: Path) -> None:
     text = '[server]\nname = "rig"\n[history]\nraw_retention = "2d"\nrollup_retention = "1h"\n'
     with pytest.raises(InputFileError, match="history: rollup_retention must be at least"):
         load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", '"inf"'])
+def test_an_endless_duration_is_refused_with_its_place(tmp_path: Path, value: str) -> None:
+    with pytest.raises(InputFileError, match=r"api\.timeout: .*finite"):
+        load_config(write(tmp_path, f'[server]\nname = "rig"\n[api]\ntimeout = {value}\n'))
