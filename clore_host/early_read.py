@@ -37,8 +37,8 @@ from .config_file import (
     resolve_relative,
 )
 from .duration import parse_duration
-from .lock import LockHeld, WriterLock
-from .validation import InputFileError, load_toml
+from .lock import WriterLock
+from .validation import load_toml
 
 if TYPE_CHECKING:
     from .config import Config
@@ -111,18 +111,13 @@ def send_early_read(config: str | Path | None) -> EarlyRead | None:
 
 
 def _send(path: Path) -> EarlyRead | None:
-    try:
-        target = plain_target(load_toml(path, "config"), path.parent)
-    except InputFileError:
-        return None
+    # A file that does not load, or a lock another writer holds, raises: no early read.
+    target = plain_target(load_toml(path, "config"), path.parent)
     if target is None:
         return None
     with contextlib.ExitStack() as undo:  # releases what was taken if a step fails
         lock = WriterLock(target.state_dir, target.server)
-        try:
-            lock.acquire()
-        except LockHeld:
-            return None
+        lock.acquire()
         undo.callback(lock.release)
         token = load_token(target.token_file)
         connection = Connection(

@@ -49,7 +49,7 @@ class InputFileError(Exception):
         return f"invalid {self.kind} ({len(lines)} errors):\n  " + "\n  ".join(lines)
 
 
-def format_location(loc: Sequence[str | int], list_names: frozenset[str] = frozenset()) -> str:
+def format_location(loc: Sequence[str | int]) -> str:
     """`("rule", 2, "when", "all", 0, "metric")` -> `rule[2].when.all[0].metric`."""
     out = ""
     for part in loc:
@@ -60,7 +60,7 @@ def format_location(loc: Sequence[str | int], list_names: frozenset[str] = froze
     return out
 
 
-def issues_from_validation(exc: ValidationError, *, drop_tags: bool = True) -> list[Issue]:
+def issues_from_validation(exc: ValidationError) -> list[Issue]:
     """Located issues from a pydantic ValidationError.
 
     Pydantic inserts union-member tags into locations (e.g. `function-after[...]`); they mean
@@ -71,7 +71,7 @@ def issues_from_validation(exc: ValidationError, *, drop_tags: bool = True) -> l
     for err in exc.errors():
         parts: list[str | int] = []
         for part in err["loc"]:
-            if drop_tags and isinstance(part, str) and ("[" in part or "-" in part):
+            if isinstance(part, str) and ("[" in part or "-" in part):
                 continue
             parts.append(part)
         message = _message(err)

@@ -3,7 +3,7 @@
 CLORE.AI allows 1 request per second per token, and `create_order` once per 5 s. A daemon and a
 one-shot command may run at once, so the spacing lives in a file: an exclusive `flock` on it is
 held while waiting for the slot *and* while the request is in flight, and the time is stamped
-when the answer is back. The next request is thus sent at least `min_interval` after the
+when the answer is back. The next request is thus sent at least MIN_INTERVAL after the
 previous one was answered, so arrivals at the server are spaced at least that much, whatever the
 network jitter.
 
@@ -32,22 +32,14 @@ IDLE, IN_FLIGHT, IN_FLIGHT_ORDER = "idle", "request", "order"
 
 
 class RateLimiter:
-    """Spaces requests `min_interval` apart (create_order `order_interval` apart).
+    """Spaces requests MIN_INTERVAL apart (create_order ORDER_INTERVAL apart).
 
     With `state_dir` None the spacing is kept in this process only.
     """
 
-    def __init__(
-        self,
-        state_dir: Path | None,
-        clock: Clock,
-        min_interval: float = MIN_INTERVAL,
-        order_interval: float = ORDER_INTERVAL,
-    ) -> None:
+    def __init__(self, state_dir: Path | None, clock: Clock) -> None:
         self._path = state_dir / LOCK_NAME if state_dir is not None else None
         self._clock = clock
-        self._min_interval = min_interval
-        self._order_interval = order_interval
         self._thread_lock = threading.Lock()
         # In-process stamps, used when there is no state directory.
         self._last = float("-inf")
@@ -58,9 +50,9 @@ class RateLimiter:
         """Wait for the next slot and hold it until the block (one request) ends."""
         with self._thread_lock, self._file_lock() as fd:
             last, last_order = self._read(fd)
-            self._wait(last, self._min_interval)
+            self._wait(last, MIN_INTERVAL)
             if order:
-                self._wait(last_order, self._order_interval)
+                self._wait(last_order, ORDER_INTERVAL)
             self._write(fd, last, last_order, IN_FLIGHT_ORDER if order else IN_FLIGHT)
             try:
                 yield

@@ -13,8 +13,8 @@ from ..agent import classify_error
 from ..api import AuthError, CloreClient, load_token
 from ..api.models import MyServersResponse, ServerConfigResponse
 from ..clock import Clock, SystemClock
-from ..config import load_config
-from ..config_file import DEFAULT_API_TIMEOUT, api_base_url
+from ..config import ApiSection, load_config
+from ..config_file import api_base_url
 from ..exitcodes import EXIT_AUTH, EXIT_INVALID, EXIT_OK
 from . import add_config_option, fail
 
@@ -52,7 +52,8 @@ class _Settings:
 def _settings(args: argparse.Namespace) -> _Settings:
     """From --config when given; else $CLORE_API_URL and the token from the environment."""
     if not args.config:
-        return _Settings(api_base_url(), None, None, DEFAULT_API_TIMEOUT, 3)
+        api = ApiSection()
+        return _Settings(api_base_url(api.base_url), None, None, api.timeout, api.retries)
     cfg = load_config(args.config)
     # Share the daemon's rate limiter when this user may; a read by another user (no write
     # access to the state directory) is spaced within this process only.

@@ -6,7 +6,6 @@ Prints one OK line per file, or every problem with its place in the file; exit 0
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..config import Config, load_config
@@ -15,7 +14,7 @@ from ..exitcodes import EXIT_INVALID, EXIT_OK
 from ..policy import load_policy
 from ..shipped import resolve_shipped
 from ..validation import InputFileError
-from . import add_config_option
+from . import add_config_option, fail
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,7 +44,7 @@ def run_check(args: argparse.Namespace) -> int:
             config = load_config(path)
         except InputFileError as exc:
             ok = False
-            _report(exc)
+            fail(exc.render(), EXIT_INVALID)
         else:
             print(f"OK config {path} (server {config.server.name!r})")
     policy_file: Path | None = None
@@ -58,7 +57,7 @@ def run_check(args: argparse.Namespace) -> int:
             policy = load_policy(policy_file)
         except InputFileError as exc:
             ok = False
-            _report(exc)
+            fail(exc.render(), EXIT_INVALID)
         else:
             print(f"OK policy {policy_file} ({len(policy.rules)} rules, digest {policy.digest()})")
     if config is not None and config.gpu.backend == "fake" and config.gpu.scenario is not None:
@@ -68,11 +67,7 @@ def run_check(args: argparse.Namespace) -> int:
             scenario = load_scenario(config.gpu.scenario)
         except InputFileError as exc:
             ok = False
-            _report(exc)
+            fail(exc.render(), EXIT_INVALID)
         else:
             print(f"OK scenario {config.gpu.scenario} ({len(scenario.gpu)} GPUs)")
     return EXIT_OK if ok else EXIT_INVALID
-
-
-def _report(exc: InputFileError) -> None:
-    print(f"clore-host: {exc.render()}", file=sys.stderr)

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..clock import SystemClock
-from ..config import load_config
+from ..config import GpuSection, load_config
 from ..config_file import DEFAULT_CONFIG_PATH, config_path
 from ..exitcodes import EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE
 from ..gpu import GpuBackendError, GpuReading, GpuSnapshot, open_backend
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    backend, scenario, call_timeout = "nvml", None, 5.0
+    gpu = GpuSection()  # the real GPUs, unless a config says otherwise
     path = config_path(args.config)
     # Without a config at the default place, read the real GPUs; a config named explicitly
     # (or through $CLORE_HOST_CONFIG) must load.
@@ -38,11 +38,10 @@ def run(args: argparse.Namespace) -> int:
             config = load_config(path)
         except InputFileError as exc:
             return fail(exc.render(), EXIT_INVALID)
-        backend, scenario = config.gpu.backend, config.gpu.scenario
-        call_timeout = config.gpu.call_timeout
+        gpu = config.gpu
     try:
         gpus = open_backend(
-            backend, scenario=scenario, clock=SystemClock(), call_timeout=call_timeout
+            gpu.backend, scenario=gpu.scenario, clock=SystemClock(), call_timeout=gpu.call_timeout
         )
         try:
             snapshot = gpus.read()
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(exc.render(), EXIT_INVALID)
     except GpuBackendError as exc:
         return fail(str(exc), EXIT_UNAVAILABLE)
-    print(json.dumps(to_json(snapshot, backend), indent=2) if args.json else table(snapshot))
+    print(json.dumps(to_json(snapshot, gpu.backend), indent=2) if args.json else table(snapshot))
     return EXIT_OK
 
 
