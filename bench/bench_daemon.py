@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from clore_host.api import Emulator, default_state
+from clore_host.api.emulator import Emulator, default_state
 from clore_host.clock import FakeClock
 from clore_host.daemon import Daemon, Notifier
 

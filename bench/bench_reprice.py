@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from clore_host.agent import Agent
-from clore_host.api import Emulator, default_state
+from clore_host.api.emulator import Emulator, default_state
 from clore_host.config import load_config
 
 FLOOR_S = 1.0

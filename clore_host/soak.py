@@ -53,8 +53,7 @@ from typing import Any
 import psutil
 
 from .agent import Agent
-from .api import Emulator, default_state
-from .api.emulator import RequestRecord
+from .api.emulator import Emulator, RequestRecord, default_state
 from .clock import FakeClock
 from .config import Config
 from .daemon import Daemon, Notifier

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from clore_host.api import Emulator, default_state
+from clore_host.api.emulator import Emulator, default_state
 
 TOKEN = "e2e-secret-token-3f9c1a"
 SERVER = "demo-rig"

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from clore_host.api import CloreClient, Emulator, Token, default_state
+from clore_host.api import CloreClient, Token
+from clore_host.api.emulator import Emulator, default_state
 from clore_host.clock import FakeClock
 
 # A token no test output would contain by accident.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from clore_host.api import Emulator
+from clore_host.api.emulator import Emulator
 from clore_host.cli import api_cmd, main
 from clore_host.clock import FakeClock
 

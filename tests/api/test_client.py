@@ -17,7 +17,6 @@ from clore_host.api import (
     CloreError,
     Connection,
     CreateOrder,
-    Emulator,
     HttpStatusError,
     InvalidInput,
     MalformedResponse,
@@ -27,6 +26,7 @@ from clore_host.api import (
     TooManyRequests,
 )
 from clore_host.api.connection import server_config_request
+from clore_host.api.emulator import Emulator
 from clore_host.clock import FakeClock
 
 from .conftest import SECRET, ClientFactory

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clore_host.api import Emulator, default_state, load_state
+from clore_host.api.emulator import Emulator, default_state, load_state
 from clore_host.clock import FakeClock
 
 from .conftest import OTHER_SECRET, SECRET, make_state

@@ -18,7 +18,6 @@ from clore_host.api import (
     CloreClient,
     CloreError,
     DatabaseError,
-    Emulator,
     HttpStatusError,
     InvalidEndpoint,
     InvalidInput,
@@ -27,6 +26,7 @@ from clore_host.api import (
     RateLimited,
     TooManyRequests,
 )
+from clore_host.api.emulator import Emulator
 from clore_host.clock import FakeClock
 
 from .conftest import OTHER_SECRET, SECRET, ClientFactory

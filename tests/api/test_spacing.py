@@ -13,7 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from clore_host.api import Emulator
+from clore_host.api.emulator import Emulator
 from clore_host.clock import SystemClock
 
 from .conftest import SECRET, make_state

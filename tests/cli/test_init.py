@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clore_host.api import Emulator, default_state
+from clore_host.api.emulator import Emulator, default_state
 from clore_host.cli import main
 from clore_host.config import load_config
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from clore_host.agent import Agent
-from clore_host.api import CloreClient, Emulator, Token, default_state
+from clore_host.api import CloreClient, Token
+from clore_host.api.emulator import Emulator, default_state
 from clore_host.clock import FakeClock
 from clore_host.config import load_config
 

@@ -7,8 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from clore_host.api import Emulator, default_state
-from clore_host.api.emulator import RequestRecord
+from clore_host.api.emulator import Emulator, RequestRecord, default_state
 from clore_host.facts import Settings
 from clore_host.history import ChangeRecord
 from clore_host.policy import load_policy

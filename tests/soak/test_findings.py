@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clore_host.agent import Agent
-from clore_host.api import Emulator, default_state
+from clore_host.api.emulator import Emulator, default_state
 from clore_host.clock import FakeClock
 from clore_host.config import load_config
 from clore_host.facts import Facts, GpuNow, HostNow, LocalTime, PriorState, Settings
