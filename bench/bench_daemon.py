@@ -1,5 +1,5 @@
 """The daemon's cost: CPU per sample and per reconcile with 8 fake GPUs, the CPU share that
-implies at the default intervals, and RSS over 10,000 cycles on an accelerated clock.
+implies at the default intervals, and RSS over 10,000 cycles on a simulated clock.
 
 Targets: 0.5 % of one core or less at the default intervals (sample every 10 s, reconcile
 every 5 min); RSS 60 MB or less, growing 2 MB or less over 10,000 cycles.
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import psutil
 
-from clore_host.api.emulator import Emulator, default_state
-from clore_host.clock import FakeClock
-from clore_host.daemon import Daemon, Notifier
+from clore_host.daemon import Notifier
+from clore_host.testing import FakeClock, Rig
 
 CYCLES = 10_000
 WARMUP = 1_000
@@ -28,18 +27,13 @@ CPU_TARGET, RSS_TARGET_MB, GROWTH_TARGET_MB = 0.005, 60.0, 2.0
 
 def main() -> int:
     clock = FakeClock()
-    state = default_state()
-    state["tokens"] = ["bench-token"]
-    with tempfile.TemporaryDirectory() as tmp, Emulator(state, clock=clock) as emulator:
-        root = Path(tmp)
-        (root / "token").write_text("bench-token")
-        (root / "token").chmod(0o600)
-        (root / "config.toml").write_text(
-            f'[server]\nname = "demo-rig"\nexpected_gpus = 8\n[api]\nbase_url = "{emulator.url}"\n'
-            'token_file = "token"\n[gpu]\nbackend = "fake"\nscenario = "mixed-8gpu"\n'
-            '[policy]\npath = "default"\n[state]\ndir = "state"\n'
-        )
-        daemon = Daemon(root / "config.toml", clock=clock, notifier=Notifier())
+    config = {"gpu": {"scenario": "mixed-8gpu"}, "policy": {"path": "default"}}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Rig(Path(tmp), clock=clock, gpus=8, config=config) as rig,
+    ):
+        emulator = rig.emulator
+        daemon = rig.daemon(notifier=Notifier())
         process = psutil.Process()
         sample_cpu: list[float] = []
         reconcile_cpu: list[float] = []

@@ -1,6 +1,6 @@
 """The soak at full size: 30 simulated days of the daemon against the emulator, at the
 daemon's default pace (sample every 10 s, reconcile every 5 min), under the seeded random
-fault plan of clore_host.soak; then every check. Prints the figures; exits 1 on any
+fault plan of tests/soak/harness.py; then every check. Prints the figures; exits 1 on any
 violation. `make soak` runs it; --days/--seed/--sample/--reconcile change the size.
 """
 
@@ -11,7 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from clore_host.soak import SoakConfig, run_soak
+# Run as a file (`make soak`), Python puts bench/ on the path; the harness lives in the
+# repository's tests/ package.
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.soak.harness import SoakConfig, run_soak
 
 
 def main(argv: list[str] | None = None) -> int:

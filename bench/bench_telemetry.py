@@ -12,6 +12,7 @@ Run: .venv/bin/python bench/bench_telemetry.py
 from __future__ import annotations
 
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -20,12 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from clore_host import history as history_module
-from clore_host.clock import FakeClock
 from clore_host.facts import GPU_METRICS, GpuNow, WindowKey
 from clore_host.gpu import open_backend
-from clore_host.gpu.scenario import WHOLE
 from clore_host.history import History
+from clore_host.testing import FakeClock
+from clore_host.testing.scenario import WHOLE
 
 GPUS = 8
 EVERY = 5.0
@@ -45,10 +45,10 @@ def _median_ms(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(times)
 
 
-def _old_rollups(history: History, start: float, end: float) -> int:
-    """Per-minute rollup rows for [start, end), as 12 samples a minute would have produced."""
+def _old_rollups(conn: sqlite3.Connection, start: float, end: float) -> int:
+    """Per-minute rollup rows for [start, end), as 12 samples a minute would have produced,
+    written straight into the history's file (the public path would take minutes)."""
     rng = random.Random(7)
-    conn = history._conn  # bulk load: the public path would take minutes of samples
     conn.execute("BEGIN")
     count = 0
     for metric in GPU_METRICS:
@@ -64,14 +64,18 @@ def _old_rollups(history: History, start: float, end: float) -> int:
             for minute in range(int(start), int(end), 60)
             for gpu in range(GPUS)
         ]
-        conn.executemany(history_module._INSERT_ROLLUP.format(table=f"rollup_{metric}"), rows)
+        conn.executemany(
+            f"INSERT INTO rollup_{metric} (minute, gpu, n, total, low, high, p95) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         count += len(rows)
     conn.execute("COMMIT")
     return count
 
 
-def _size_mb(history: History, path: Path) -> float:
-    history._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+def _size_mb(conn: sqlite3.Connection, path: Path) -> float:
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return sum(p.stat().st_size for p in path.parent.glob("history.db*")) / 1e6
 
 
@@ -96,10 +100,17 @@ def main() -> int:
     results: list[tuple[str, float, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="clore-bench-") as tmp:
         path = Path(tmp) / "history.db"
-        history = History.open(path)
+        kept: list[sqlite3.Connection] = []
+
+        def connect(name: str) -> sqlite3.Connection:
+            kept.append(sqlite3.connect(name, check_same_thread=False))
+            return kept[-1]
+
+        history = History.open(path, connect=connect)
+        conn = kept[0]  # the history's own connection, for the bulk load and the checkpoint
         started = time.perf_counter()
-        rollups = _old_rollups(history, now - DAYS * 86400, raw_start)
-        rollup_mb = _size_mb(history, path)
+        rollups = _old_rollups(conn, now - DAYS * 86400, raw_start)
+        rollup_mb = _size_mb(conn, path)
         ticks = _recent_raw(history, clock, raw_start, now)
         print(
             f"built {DAYS} days of {GPUS}-GPU history in {time.perf_counter() - started:.1f}s: "
@@ -133,8 +144,8 @@ def main() -> int:
             "24 h window, p95 per GPU": lambda: history.window(
                 WindowKey("power", "p95", 86400), end
             ),
-            "24 h window, avg all GPUs": lambda: history.window_all(
-                WindowKey("utilization", "avg", 86400), end
+            "24 h window, min per GPU": lambda: history.window(
+                WindowKey("memory_used", "min", 86400), end
             ),
         }
         for name, query in queries.items():
@@ -149,7 +160,7 @@ def main() -> int:
         print(f"  idle_for, first question for a threshold (full scan): {cold:.1f} ms")
         print(f"  idle_for, repeated: {_median_ms(lambda: history.idle_for(5, end), 50):.3f} ms")
 
-        size = _size_mb(history, path)
+        size = _size_mb(conn, path)
         history.close()
         results.append((f"database, {DAYS} days", size, SIZE_TARGET_MB, "MB"))
         per_day = rollup_mb / (DAYS - RAW_HOURS / 24)

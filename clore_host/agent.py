@@ -8,19 +8,15 @@ the pure policy package; everything here is the I/O around it.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .api import CloreClient, ServerConfig, SetServerSettings, load_token
-from .api.errors import AuthError, CloreError, InvalidInput, LocalStateError, TokenError
 from .clock import Clock, SystemClock
 from .config import Config
-from .early_read import EarlyRead, Target
-from .exitcodes import EXIT_AUTH, EXIT_FAILURE, EXIT_INVALID, EXIT_LOCKED, EXIT_UNAVAILABLE
+from .errors import Failure
 from .facts import (
-    RENTAL_STATUS_BY_CODE,
     Facts,
     GpuNow,
     HostNow,
@@ -29,12 +25,12 @@ from .facts import (
     Settings,
     WindowKey,
 )
-from .gpu import GpuBackend, GpuBackendError, GpuSnapshot, open_backend
+from .gpu import GpuBackend, GpuSnapshot, open_backend
 from .history import History, HistoryError
-from .host import read_host
-from .lock import LockHeld, WriterLock
+from .lock import WriterLock
+from .observe.host import read_host
+from .observe.server import current_settings, rental_status_of, same_settings
 from .policy import Plan, Policy, load_policy, make_plan
-from .validation import InputFileError
 
 log = logging.getLogger(__name__)
 
@@ -43,43 +39,8 @@ log = logging.getLogger(__name__)
 WINDOW_COVERAGE = 0.9
 
 
-class ServerDataError(CloreError):
-    """server_config answered, but without a value the agent needs (or with a nonsense one)."""
-
-
-class UnrecordedChange(Exception):
+class UnrecordedChange(Failure):
     """The write was applied, but the history store failed to record it as applied."""
-
-
-def classify_error(exc: BaseException) -> tuple[int, str]:
-    """The exit code and the one line to show for a failure of a cycle."""
-    if isinstance(exc, UnrecordedChange):
-        return EXIT_UNAVAILABLE, str(exc)
-    if isinstance(exc, InputFileError):
-        return EXIT_INVALID, exc.render()
-    if isinstance(exc, TokenError):
-        return EXIT_INVALID, str(exc)
-    if isinstance(exc, AuthError):
-        return EXIT_AUTH, f"authentication failed: {exc}"
-    if isinstance(exc, LockHeld):
-        return EXIT_LOCKED, str(exc)
-    if isinstance(exc, GpuBackendError):
-        return EXIT_UNAVAILABLE, f"GPUs unavailable, nothing changed: {exc}"
-    if isinstance(exc, HistoryError):
-        return EXIT_UNAVAILABLE, f"history unavailable, nothing changed: {exc}"
-    if isinstance(exc, InvalidInput):  # e.g. a server name the account does not have
-        return EXIT_INVALID, f"the API refused the request as invalid, nothing changed: {exc}"
-    if isinstance(exc, LocalStateError):
-        return EXIT_UNAVAILABLE, f"state directory unavailable, nothing changed: {exc}"
-    if isinstance(exc, CloreError):
-        return EXIT_UNAVAILABLE, f"API unavailable, nothing changed: {exc}"
-    if isinstance(exc, OSError):  # the state directory: a full disk, lost permissions
-        where = f" ({exc.filename})" if exc.filename else ""
-        return (
-            EXIT_UNAVAILABLE,
-            f"state directory unavailable{where}, nothing changed: {exc.strerror}",
-        )
-    return EXIT_FAILURE, f"unexpected error, nothing changed: {type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)
@@ -100,57 +61,12 @@ class CycleResult:
         }
 
 
-def current_settings(config: ServerConfig, currency: str) -> Settings:
-    """The four managed settings as server_config reports them; refuses to guess any."""
-    missing: list[str] = []
-    on_demand = (config.pricing or {}).get(currency)
-    spot = (config.spot_pricing or {}).get(currency)
-    availability = config.is_available()
-    if on_demand is None:
-        missing.append(f"pricing.{currency}")
-    if spot is None:
-        missing.append(f"spot_pricing.{currency}")
-    if availability is None:
-        missing.append("availability/visibility")
-    if config.mrl is None:
-        missing.append("mrl")
-    if missing:
-        raise ServerDataError(f"server_config lacks {', '.join(missing)}; refusing to guess")
-    assert on_demand is not None and spot is not None and availability is not None
-    assert config.mrl is not None
-    for label, price in (("pricing", on_demand), ("spot_pricing", spot)):
-        if not math.isfinite(price) or price < 0:
-            raise ServerDataError(f"server_config {label}.{currency} is implausible: {price}")
-    return Settings(on_demand=on_demand, spot=spot, availability=availability, mrl=config.mrl)
-
-
-def same_settings(a: Settings, b: Settings) -> bool:
-    """Equal, allowing prices the service may store rounded (to a millionth of the price)."""
-    return (
-        a.availability == b.availability
-        and a.mrl == b.mrl
-        and math.isclose(a.on_demand, b.on_demand, rel_tol=1e-6)
-        and math.isclose(a.spot, b.spot, rel_tol=1e-6)
-    )
-
-
-def rental_status_of(config: ServerConfig) -> RentalStatus:
-    status = RENTAL_STATUS_BY_CODE.get(config.rental_status)  # type: ignore[arg-type]
-    if status is None:
-        raise ServerDataError(
-            f"server_config rental_status is {config.rental_status!r}, expected 0, 1 or 2"
-        )
-    return status
-
-
 class Agent:
     """The parts one server's cycles need, opened once and reused.
 
     The config, policy and API client are opened up front, so a bad config or policy fails
-    before the cycle reads anything (a one-shot `reprice` may have sent its read earlier
-    still, see early_read.py; it never writes on a config that did not validate). The history
-    store and the GPU backend open on first use: the cycle reads the server first and opens
-    them while the rate limiter holds its write back, and a run that cannot reach the API
+    before the cycle reads anything. The history store and the GPU backend open on first use
+    (unless passed in): the cycle reads the server first, and a run that cannot reach the API
     never touches them.
     """
 
@@ -161,15 +77,15 @@ class Agent:
         client: CloreClient,
         clock: Clock,
         gpus: GpuBackend | None = None,
-        lock: WriterLock | None = None,
+        history: History | None = None,
     ) -> None:
         self.config = config
         self.policy = policy
         self.client = client
         self.clock = clock
-        self.lock = lock or WriterLock(config.state.dir, config.server.name)
+        self.lock = WriterLock(config.state.dir, config.server.name)
         self._gpus = gpus
-        self._history: History | None = None
+        self._history = history
 
     @classmethod
     def open(
@@ -180,29 +96,13 @@ class Agent:
         policy: Policy | None = None,
         client: CloreClient | None = None,
         gpus: GpuBackend | None = None,
+        history: History | None = None,
         on_response: Callable[[str, str], None] | None = None,
-        early: EarlyRead | None = None,
     ) -> Agent:
-        """Open the agent from the config; anything passed in is used as is (tests, demo).
-
-        An `early` read (a one-shot run's, see early_read.py) is taken over when it was sent
-        where this config says; its connection keeps the system clock it was made with.
-        Otherwise it is abandoned. The caller closes it if this raises.
-        """
+        """Open the agent from the config; any part passed in is used as is (tests, demo)."""
         clock = clock or SystemClock()
         config.state.dir.mkdir(parents=True, exist_ok=True)
         policy = policy or load_policy(config.policy.path)
-        lock = None
-        if early is not None and client is None and early.target == Target.of(config):
-            client = CloreClient(
-                early.connection,
-                retries=config.api.retries,
-                on_response=on_response,
-                first=(early.request, early.answer),
-            )
-            lock = early.lock
-        elif early is not None:
-            early.abandon()
         if client is None:
             client = CloreClient.connect(
                 config.api.base_url,
@@ -213,7 +113,7 @@ class Agent:
                 retries=config.api.retries,
                 on_response=on_response,
             )
-        return cls(config, policy, client, clock, gpus, lock)
+        return cls(config, policy, client, clock, gpus=gpus, history=history)
 
     @property
     def history(self) -> History:
@@ -250,14 +150,16 @@ class Agent:
     # -- observe -----------------------------------------------------------------------
 
     def sample(self) -> GpuSnapshot:
-        """Read the GPUs and the host and store them in history."""
+        """Read the GPUs (stored in history) and the host."""
         return self._sample()[0]
 
     def _sample(self) -> tuple[GpuSnapshot, tuple[GpuNow, ...], HostNow]:
         snapshot = self.gpus.read()
         gpus = tuple(gpu.to_now() for gpu in snapshot.gpus)
+        # Read every sample, though only a reconcile uses it: psutil's CPU % covers the time
+        # since the previous read, so the fact keeps meaning "over the last sample interval".
         host = read_host(self.config.state.dir)
-        self.history.record_sample(self.clock.now(), gpus, host)
+        self.history.record_sample(self.clock.now(), gpus)
         return snapshot, gpus, host
 
     def observe(

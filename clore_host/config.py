@@ -1,11 +1,14 @@
 """The agent's config file (TOML), validated.
 
 Looked up as `--config PATH`, else `$CLORE_HOST_CONFIG`, else /etc/clore-host/config.toml.
-Relative paths inside the file are resolved against the file's own directory.
+Relative paths inside the file are resolved against the file's own directory, and
+`$CLORE_API_URL` overrides the API's address, so tests and operators can point a config
+elsewhere.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,17 +23,30 @@ from pydantic import (
     model_validator,
 )
 
-from .config_file import (
-    DEFAULT_API_TIMEOUT,
-    DEFAULT_API_URL,
-    DEFAULT_STATE_DIR,
-    api_base_url,
-    config_path,
-    resolve_relative,
-)
 from .duration import parse_duration
-from .shipped import resolve_shipped
+from .shipped import resolve_relative, resolve_shipped
 from .validation import InputFileError, issues_from_validation, load_toml
+
+DEFAULT_CONFIG_PATH = Path("/etc/clore-host/config.toml")
+DEFAULT_API_URL = "https://api.clore.ai/v1"
+DEFAULT_API_TIMEOUT = 10.0
+DEFAULT_STATE_DIR = Path("/var/lib/clore-host")
+CONFIG_ENV = "CLORE_HOST_CONFIG"
+API_URL_ENV = "CLORE_API_URL"
+
+
+def config_path(explicit: str | Path | None = None) -> Path:
+    """Where the config is: the explicit path, else $CLORE_HOST_CONFIG, else the default."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG_PATH
+
+
+def api_base_url(configured: str = DEFAULT_API_URL) -> str:
+    """$CLORE_API_URL overrides the file, so tests and operators can point a config elsewhere."""
+    return os.environ.get(API_URL_ENV) or configured
+
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 

@@ -13,7 +13,6 @@ import logging
 import os
 import random
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,11 +24,11 @@ from typing import Any
 import sdnotify
 
 from . import __version__
-from .agent import Agent, classify_error
+from .agent import Agent
 from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .duration import format_duration
-from .exitcodes import EXIT_INVALID, EXIT_OK
+from .errors import EXIT_INVALID, EXIT_OK, Failure, describe, is_bug
 from .gpu import GpuBackendTimeout
 from .logs import event
 from .metrics import AgentMetrics, MetricsServer
@@ -42,6 +41,12 @@ log = logging.getLogger(__name__)
 
 class Stopping(BaseException):
     """Raised in the main thread when SIGTERM/SIGINT arrive during a cycle."""
+
+
+class OutputsUnusable(Failure):
+    """The metrics address or the webhook URL in the config cannot be used."""
+
+    exit_code = EXIT_INVALID
 
 
 class Notifier:
@@ -121,7 +126,10 @@ class Daemon:
         self.metrics_server: MetricsServer | None = None
         self._listen: str | None = None
         self.webhook: Webhook | None = None
-        self._open_outputs()
+        try:
+            self._open_outputs()
+        except (OSError, ValueError) as exc:  # metrics address taken, bad webhook URL
+            raise OutputsUnusable(str(exc)) from None
         self.agent: Agent | None = None
         self.health = Health({}, on_change=self._health_changed)
         self.last_outcome = "starting"
@@ -162,12 +170,19 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._on_reload)
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.request_stop(signal.Signals(signum).name)
+
+    def request_stop(self, why: str = "request") -> None:
+        """Stop as SIGTERM does: the loop ends, and a cycle in progress is abandoned.
+
+        Called from a signal handler (or, in a harness, from inside a cycle), it raises
+        Stopping in the middle of the cycle: a write cut off there is settled by the next run,
+        because its intent is recorded before the request is sent.
+        """
         if not self._stop.is_set():
             self._stop.set()
             self._wake.set()
-            self.notifier.send("STOPPING=1", f"STATUS=stopping on {signal.Signals(signum).name}")
-        # Abandon a cycle in progress: a write that was cut off is settled by the next run,
-        # because its intent is recorded before the request is sent.
+            self.notifier.send("STOPPING=1", f"STATUS=stopping on {why}")
         if self._in_cycle:
             raise Stopping()
 
@@ -270,11 +285,14 @@ class Daemon:
         self._next_reconcile = now + interval + self._rng.uniform(-jitter, jitter)
 
     def _fail(self, part: str, exc: Exception) -> None:
-        _, message = classify_error(exc)
+        _, message = describe(exc)
         if isinstance(exc, GpuBackendTimeout):
             self.health.hung = True  # a hung driver call: stop the watchdog pings
         self.health.set(part, message)
-        log.warning("%s", message)
+        if is_bug(exc):  # every time: a bug must never hide behind "degraded"
+            log.error("%s", message, exc_info=exc)
+        else:
+            log.warning("%s", message)
 
     def _health_changed(self, part: str, problem: str | None) -> None:
         self.metrics.set_degraded(not self.health.ok)
@@ -302,7 +320,7 @@ class Daemon:
             config = load_config(self.config_path)
             policy = load_policy(config.policy.path)
         except InputFileError as exc:
-            message = f"reload refused, keeping the running config and policy: {exc.render()}"
+            message = f"reload refused, keeping the running config and policy: {exc.line()}"
             log.error("%s", message)
             self.notifier.send("READY=1", f"STATUS={message}")
             return
@@ -336,13 +354,5 @@ class Daemon:
 
 
 def run_daemon(config_path: str | Path | None, **kwargs: Any) -> int:
-    """Entry point for `clore-host run`: exit 2 on an invalid config or policy at start."""
-    try:
-        daemon = Daemon(config_path, **kwargs)
-    except InputFileError as exc:
-        print(f"clore-host: {exc.render()}", file=sys.stderr, flush=True)
-        return EXIT_INVALID
-    except (OSError, ValueError) as exc:  # metrics address taken, bad webhook URL
-        print(f"clore-host: {exc}", file=sys.stderr, flush=True)
-        return EXIT_INVALID
-    return daemon.run()
+    """Entry point for `clore-host run`; an invalid config or policy at start raises (exit 2)."""
+    return Daemon(config_path, **kwargs).run()

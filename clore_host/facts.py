@@ -14,8 +14,7 @@ from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 RentalStatus = Literal["not_rented", "spot", "on_demand"]
-RENTAL_STATUS_BY_CODE: dict[int, RentalStatus] = {0: "not_rented", 1: "spot", 2: "on_demand"}
-RENTAL_STATUSES: tuple[RentalStatus, ...] = tuple(RENTAL_STATUS_BY_CODE.values())
+RENTAL_STATUSES: tuple[RentalStatus, ...] = ("not_rented", "spot", "on_demand")
 
 # Per-GPU metrics recorded in history and readable by window queries. Units:
 # utilization and memory_utilization in %, temperature in C, power and power_limit in W,

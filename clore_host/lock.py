@@ -13,9 +13,13 @@ import re
 from pathlib import Path
 from types import TracebackType
 
+from .errors import EXIT_LOCKED, Failure
 
-class LockHeld(Exception):
+
+class LockHeld(Failure):
     """Another process holds the writer lock for this server."""
+
+    exit_code = EXIT_LOCKED
 
 
 class WriterLock:

@@ -9,7 +9,6 @@ Units follow Prometheus conventions: ratios 0..1, bytes, seconds, watts, hertz, 
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ from .gpu.base import THROTTLE_REASONS, GpuReading, GpuSnapshot
 
 if TYPE_CHECKING:
     from .agent import CycleResult
-    from .policy import Plan
 
 PREFIX = "clore_host_"
 MIB = 1024 * 1024
@@ -183,28 +181,6 @@ def _single(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(PREFIX + name, doc, value=float(value))
 
 
-_QUOTED = re.compile(r'"([^"]*)"')
-
-
-def rule_name(reason: str) -> str:
-    """The rule's name in a plan reason such as `rule "idle discount" (idle for 7h12m)`."""
-    match = _QUOTED.search(reason)
-    if match and match.group(1):
-        return match.group(1)
-    return reason.split(" (", 1)[0].strip() or "unnamed"
-
-
-def _rules_of(plan: Plan, changed_only: bool) -> list[str]:
-    """Distinct rule names that moved a field of the plan (only changed fields if asked)."""
-    names: dict[str, None] = {}
-    for field in plan.fields.values():
-        if changed_only and not field.changed:
-            continue
-        for reason in field.rules:
-            names.setdefault(rule_name(reason))
-    return list(names)
-
-
 class AgentMetrics:
     """Everything the agent exports, in one private registry."""
 
@@ -277,10 +253,11 @@ class AgentMetrics:
             ran_at=result.facts.now,
         )
         self._reconciles.labels(result.outcome).inc()
-        for rule in _rules_of(plan, changed_only=False):
+        # The plan's reasons are data: rule names as the policy file wrote them.
+        for rule in plan.rule_names():
             self._decisions.labels(rule).inc()
         if changed:
-            for rule in _rules_of(plan, changed_only=True):
+            for rule in plan.rule_names(changed_only=True):
                 self._changes.labels(rule).inc()
 
     def on_api_response(self, endpoint: str, outcome: str) -> None:

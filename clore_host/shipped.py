@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from .config_file import resolve_relative
-
 _PACKAGE = Path(__file__).resolve().parent
+
+
+def resolve_relative(value: Path, base: Path) -> Path:
+    """A path from an input file, taken relative to the file's own directory."""
+    return value if value.is_absolute() else (base / value).resolve()
 
 
 def shipped_dir(kind: Literal["policies", "scenarios"]) -> Path:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import EXIT_INVALID, Failure
+
 if TYPE_CHECKING:  # only its type: reading a TOML file must not load pydantic
     from pydantic import ValidationError
 
@@ -33,8 +35,10 @@ class Issue:
         return f"{where}: {self.message}"
 
 
-class InputFileError(Exception):
+class InputFileError(Failure):
     """An input file (config, policy, scenario) is missing, unreadable or invalid."""
+
+    exit_code = EXIT_INVALID
 
     def __init__(self, kind: str, file: str | Path, issues: Sequence[Issue]) -> None:
         self.kind = kind
@@ -47,6 +51,9 @@ class InputFileError(Exception):
         if len(lines) == 1:
             return f"invalid {self.kind}: {lines[0]}"
         return f"invalid {self.kind} ({len(lines)} errors):\n  " + "\n  ".join(lines)
+
+    def line(self) -> str:
+        return self.render()
 
 
 def format_location(loc: Sequence[str | int]) -> str:

@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import settings
 
-from clore_host.clock import FakeClock
+from clore_host.testing import FakeClock
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..clock import Clock
 from ..validation import issues_from_validation
-from .connection import Answer, Connection, Request, server_config_request
+from .connection import Connection, Request, server_config_request
 from .errors import (
     CloreError,
     DatabaseError,
@@ -59,19 +59,14 @@ class CloreClient:
         *,
         retries: int = 3,
         on_response: OnResponse | None = None,
-        first: tuple[Request, Answer] | None = None,
     ) -> None:
-        """A client over `connection`. `first` is a request already sent on it: its answer
-        stands for the first attempt of this client's first request, if that is the same
-        request (a one-shot run's early read, see early_read.py)."""
+        """A client over `connection`."""
         if retries < 0:
             raise ValueError("retries must be >= 0")
         self._connection = connection
         self._clock = connection.clock
         self._retries = retries
         self._on_response = on_response
-        # A list, so that taking it is one atomic pop even with threads.
-        self._first = [first] if first is not None else []
 
     @classmethod
     def connect(
@@ -170,15 +165,8 @@ class CloreClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, request: Request, model: type[M]) -> M:
-        """One attempt (an HTTP request, or the early answer standing for it); reports its
-        outcome to `on_response` exactly once."""
-        try:
-            sent, answer = self._first.pop()  # only the very first attempt may use it
-        except IndexError:
-            sent = None
-        if sent != request:
-            answer = self._connection.exchange(request)
-        outcome, result = answer
+        """One HTTP attempt; reports its outcome to `on_response` exactly once."""
+        outcome, result = self._connection.exchange(request)
         if not isinstance(result, CloreError):
             try:
                 parsed = model.model_validate(result)

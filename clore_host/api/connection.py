@@ -1,8 +1,6 @@
 """One HTTP exchange with CLORE.AI: the auth header, request spacing, and what the answer means.
 
-Below the typed client (client.py): no retries and no response models, so it loads without
-pydantic. A one-shot `reprice` uses it to send its first read before the rest of the agent has
-loaded (see early_read.py).
+Below the typed client (client.py): no retries and no response models.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import EXIT_AUTH, EXIT_INVALID, Failure
+
 CODE_NAMES = {
     1: "database error",
     2: "invalid input data",
@@ -14,16 +16,23 @@ CODE_NAMES = {
 }
 
 
-class CloreError(Exception):
+class CloreError(Failure):
     """Anything that went wrong talking to CLORE.AI (or preparing to)."""
+
+    headline = "API unavailable, nothing changed"
 
 
 class TokenError(CloreError):
     """The API token is missing, empty, malformed or stored unsafely."""
 
+    exit_code = EXIT_INVALID
+    headline = ""
+
 
 class LocalStateError(CloreError):
     """The client's own state on this host (the shared rate limiter's file) is unusable."""
+
+    headline = "state directory unavailable, nothing changed"
 
 
 class ApiError(CloreError):
@@ -56,11 +65,17 @@ class DatabaseError(ApiError):
 
 
 class InvalidInput(ApiError):
-    """Code 2: the request was rejected as invalid."""
+    """Code 2: the request was rejected as invalid (e.g. a server name the account lacks)."""
+
+    exit_code = EXIT_INVALID
+    headline = "the API refused the request as invalid, nothing changed"
 
 
 class AuthError(ApiError):
     """Code 3: the token was refused."""
+
+    exit_code = EXIT_AUTH
+    headline = "authentication failed"
 
 
 class InvalidEndpoint(ApiError):

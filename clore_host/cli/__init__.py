@@ -5,19 +5,24 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..exitcodes import (
+from ..errors import (
     EXIT_AUTH,
     EXIT_FAILURE,
     EXIT_INVALID,
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_UNAVAILABLE,
+    describe,
 )
 from ..logs import setup_logging
+
+log = logging.getLogger("clore_host.cli")
 
 __all__ = [
     "EXIT_AUTH",
@@ -106,8 +111,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     try:
         code: int = func(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`clore-host history | head -1`): what it wanted it has. Point
+        # stdout at /dev/null so the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # the one place a failure becomes its line and exit code
+        code, line = describe(exc)
+        if code == EXIT_FAILURE:  # a bug: the traceback for whoever runs with --log-level debug
+            log.debug("traceback of the unexpected error", exc_info=exc)
+        return fail(line, code)
     return code
 
 

@@ -9,17 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..agent import classify_error
-from ..api import AuthError, CloreClient, load_token
+from ..api import CloreClient, load_token
 from ..api.models import MyServersResponse, ServerConfigResponse
-from ..clock import Clock, SystemClock
-from ..config import ApiSection, load_config
-from ..config_file import api_base_url
-from ..exitcodes import EXIT_AUTH, EXIT_INVALID, EXIT_OK
-from . import add_config_option, fail
-
-# The clock the client waits on; tests substitute a FakeClock so retries do not sleep.
-CLOCK: Clock = SystemClock()
+from ..config import ApiSection, api_base_url, load_config
+from ..errors import EXIT_OK
+from . import add_config_option
 
 RENTAL_STATUS = {0: "not rented", 1: "rented on the spot market", 2: "rented on demand"}
 
@@ -63,25 +57,12 @@ def _settings(args: argparse.Namespace) -> _Settings:
 
 
 def _run(args: argparse.Namespace, query: Callable[[CloreClient], None]) -> int:
-    try:
-        s = _settings(args)
-        token = load_token(s.token_file)
-        with CloreClient.connect(
-            s.base_url,
-            token,
-            state_dir=s.state_dir,
-            clock=CLOCK,
-            timeout=s.timeout,
-            retries=s.retries,
-        ) as client:
-            query(client)
-    except AuthError as exc:
-        return fail(f"{exc}: check the token", EXIT_AUTH)
-    except ValueError as exc:
-        return fail(str(exc), EXIT_INVALID)
-    except Exception as exc:  # the same codes and lines as every other command
-        code, message = classify_error(exc)
-        return fail(message, code)
+    s = _settings(args)
+    token = load_token(s.token_file)
+    with CloreClient.connect(
+        s.base_url, token, state_dir=s.state_dir, timeout=s.timeout, retries=s.retries
+    ) as client:
+        query(client)
     return EXIT_OK
 
 

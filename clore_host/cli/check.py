@@ -1,6 +1,7 @@
 """`clore-host check [--config C] [--policy P]`: validate the config and the policy.
 
-Prints one OK line per file, or every problem with its place in the file; exit 0 or 2.
+Prints one OK line per file, or every problem with its place in the file; exit 0 or 2. Unlike
+the other commands it goes on after a bad file, so one run lists the problems of all three.
 """
 
 from __future__ import annotations
@@ -8,9 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import Config, load_config
-from ..config_file import config_path
-from ..exitcodes import EXIT_INVALID, EXIT_OK
+from ..config import Config, config_path, load_config
+from ..errors import EXIT_INVALID, EXIT_OK
 from ..policy import load_policy
 from ..shipped import resolve_shipped
 from ..validation import InputFileError
@@ -44,7 +44,7 @@ def run_check(args: argparse.Namespace) -> int:
             config = load_config(path)
         except InputFileError as exc:
             ok = False
-            fail(exc.render(), EXIT_INVALID)
+            fail(exc.line(), EXIT_INVALID)
         else:
             print(f"OK config {path} (server {config.server.name!r})")
     policy_file: Path | None = None
@@ -57,17 +57,17 @@ def run_check(args: argparse.Namespace) -> int:
             policy = load_policy(policy_file)
         except InputFileError as exc:
             ok = False
-            fail(exc.render(), EXIT_INVALID)
+            fail(exc.line(), EXIT_INVALID)
         else:
             print(f"OK policy {policy_file} ({len(policy.rules)} rules, digest {policy.digest()})")
     if config is not None and config.gpu.backend == "fake" and config.gpu.scenario is not None:
-        from ..gpu.scenario import load_scenario
+        from ..testing import load_scenario
 
         try:
             scenario = load_scenario(config.gpu.scenario)
         except InputFileError as exc:
             ok = False
-            fail(exc.render(), EXIT_INVALID)
+            fail(exc.line(), EXIT_INVALID)
         else:
             print(f"OK scenario {config.gpu.scenario} ({len(scenario.gpu)} GPUs)")
     return EXIT_OK if ok else EXIT_INVALID

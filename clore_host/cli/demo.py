@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from ..testing import run_demo
     from ..validation import InputFileError
 
     if not (0 < args.hours <= 24 * 31):  # also refuses nan

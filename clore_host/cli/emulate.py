@@ -7,8 +7,7 @@ import signal
 import threading
 from types import FrameType
 
-from ..api.emulator import Emulator, default_state, load_state
-from ..exitcodes import EXIT_FAILURE, EXIT_INVALID, EXIT_OK
+from ..errors import EXIT_FAILURE, EXIT_INVALID, EXIT_OK
 from . import fail
 
 
@@ -25,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _emulate(args: argparse.Namespace) -> int:
+    from ..testing import Emulator, default_state, load_state  # loaded by this command only
+
     if not 0 <= args.port <= 65535:
         return fail(f"--port {args.port} is not a TCP port (0-65535)", EXIT_INVALID)
     try:

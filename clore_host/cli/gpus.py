@@ -8,12 +8,10 @@ from dataclasses import asdict
 from typing import Any
 
 from ..clock import SystemClock
-from ..config import GpuSection, load_config
-from ..config_file import DEFAULT_CONFIG_PATH, config_path
-from ..exitcodes import EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE
-from ..gpu import GpuBackendError, GpuReading, GpuSnapshot, open_backend
-from ..validation import InputFileError
-from . import add_config_option, fail
+from ..config import DEFAULT_CONFIG_PATH, GpuSection, config_path, load_config
+from ..errors import EXIT_OK
+from ..gpu import GpuReading, GpuSnapshot, open_backend
+from . import add_config_option
 
 
 def register(subparsers: Any) -> None:
@@ -34,23 +32,14 @@ def run(args: argparse.Namespace) -> int:
     # Without a config at the default place, read the real GPUs; a config named explicitly
     # (or through $CLORE_HOST_CONFIG) must load.
     if path != DEFAULT_CONFIG_PATH or path.exists():
-        try:
-            config = load_config(path)
-        except InputFileError as exc:
-            return fail(exc.render(), EXIT_INVALID)
-        gpu = config.gpu
+        gpu = load_config(path).gpu
+    gpus = open_backend(
+        gpu.backend, scenario=gpu.scenario, clock=SystemClock(), call_timeout=gpu.call_timeout
+    )
     try:
-        gpus = open_backend(
-            gpu.backend, scenario=gpu.scenario, clock=SystemClock(), call_timeout=gpu.call_timeout
-        )
-        try:
-            snapshot = gpus.read()
-        finally:
-            gpus.close()
-    except InputFileError as exc:
-        return fail(exc.render(), EXIT_INVALID)
-    except GpuBackendError as exc:
-        return fail(str(exc), EXIT_UNAVAILABLE)
+        snapshot = gpus.read()
+    finally:
+        gpus.close()
     print(json.dumps(to_json(snapshot, gpu.backend), indent=2) if args.json else table(snapshot))
     return EXIT_OK
 

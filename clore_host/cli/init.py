@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.token import TOKEN_ENV, checked_token
-from . import EXIT_AUTH, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, fail
+from ..errors import EXIT_OK, Failure, UsageError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 INSTALLED_POLICIES = Path("/etc/clore-host/policies")
@@ -39,42 +39,32 @@ def register(sub: Any) -> None:
     init.set_defaults(func=run_init)
 
 
+class CannotWrite(Failure):
+    """The config or the token file could not be written (a full disk, a path under a file)."""
+
+
 def run_init(args: argparse.Namespace) -> int:
     from ..api import CloreClient, load_token
-    from ..api.errors import AuthError, CloreError, TokenError
-    from ..config_file import api_base_url, config_path
+    from ..config import api_base_url, config_path
 
     target = config_path(args.config)
     if target.exists() and not args.force:
-        return fail(f"{target} exists; use --force to overwrite it", EXIT_INVALID)
+        raise UsageError(f"{target} exists; use --force to overwrite it")
     token_file = Path(args.token_file) if args.token_file else target.parent / "token"
     if not args.token_file and token_file.exists() and not args.force:
-        return fail(
-            f"{token_file} exists; name it with --token-file to use it, or --force to replace it",
-            EXIT_INVALID,
+        raise UsageError(
+            f"{token_file} exists; name it with --token-file to use it, or --force to replace it"
         )
-    try:
-        if args.token_file and token_file.exists():
-            token, write_token = load_token(token_file, environ={}), False
-        else:
-            token, write_token = checked_token(_ask_token(), "the token given"), True
-    except TokenError as exc:
-        return fail(str(exc), EXIT_INVALID)
+    if args.token_file and token_file.exists():
+        token, write_token = load_token(token_file, environ={}), False
+    else:
+        token, write_token = checked_token(_ask_token(), "the token given"), True
 
     base_url = api_base_url()
-    try:
-        with CloreClient.connect(base_url, token) as client:
-            names = [server.name for server in client.my_servers().servers or [] if server.name]
-            name = _pick_server(args.server_name, names)
-            client.server_config(name)
-    except AuthError:
-        return fail("the API refused this token: check it at clore.ai (Account > API)", EXIT_AUTH)
-    except CloreError as exc:
-        return fail(
-            f"cannot check the token with the API, nothing written: {exc}", EXIT_UNAVAILABLE
-        )
-    except ValueError as exc:
-        return fail(str(exc), EXIT_INVALID)
+    with CloreClient.connect(base_url, token) as client:
+        names = [server.name for server in client.my_servers().servers or [] if server.name]
+        name = _pick_server(args.server_name, names)
+        client.server_config(name)
 
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -82,8 +72,7 @@ def run_init(args: argparse.Namespace) -> int:
             _write_private(token_file, token.reveal() + "\n", force=args.force)
         _write_atomic(target, render_config(name, token_file, args.expected_gpus, base_url))
     except OSError as exc:
-        where = exc.filename or target
-        return fail(f"cannot write {where}: {exc.strerror}", EXIT_INVALID)
+        raise CannotWrite(f"cannot write {exc.filename or target}: {exc.strerror}") from None
     print(
         f"wrote {target} for server {name!r}" + (f" and {token_file} (0600)" if write_token else "")
     )
@@ -108,16 +97,16 @@ def _pick_server(wanted: str | None, names: list[str]) -> str:
     listed = ", ".join(repr(n) for n in names) or "none"
     if wanted:
         if wanted not in names:
-            raise ValueError(f"no server named {wanted!r} on this account (it has: {listed})")
+            raise UsageError(f"no server named {wanted!r} on this account (it has: {listed})")
         return wanted
     if len(names) == 1:
         return names[0]
-    raise ValueError(f"name the server with --server-name (this account has: {listed})")
+    raise UsageError(f"name the server with --server-name (this account has: {listed})")
 
 
 def render_config(name: str, token_file: Path, expected_gpus: int | None, base_url: str) -> str:
     """The shipped example config with this rig's answers filled in."""
-    from ..config_file import DEFAULT_API_URL
+    from ..config import DEFAULT_API_URL
 
     lines = []
     for line in EXAMPLE.read_text().splitlines():

@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import EXIT_OK, EXIT_UNAVAILABLE, add_config_option, fail
+from ..errors import EXIT_OK, Failure
+from . import add_config_option
 from ._agent import with_agent
 
 if TYPE_CHECKING:
@@ -34,6 +35,12 @@ def register(sub: Any) -> None:
     plan.set_defaults(func=lambda args: run_once(args, dry_run=True))
 
 
+class PlanBlocked(Failure):
+    """The plan was blocked by implausible inputs: nothing changed, and that is not "done"."""
+
+    headline = "inputs implausible, nothing changed"
+
+
 def run_once(args: argparse.Namespace, *, dry_run: bool) -> int:
     def job(agent: Agent) -> int:
         result = agent.reconcile(dry_run=dry_run)
@@ -41,19 +48,11 @@ def run_once(args: argparse.Namespace, *, dry_run: bool) -> int:
             print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         else:
             print("\n".join(render_result(result, agent.config.server.name)))
-        if result.plan.blocked:  # implausible inputs: nothing changed, and it is not "done"
-            return fail(
-                f"inputs implausible, nothing changed: {result.plan.blocked}", EXIT_UNAVAILABLE
-            )
+        if result.plan.blocked:
+            raise PlanBlocked(result.plan.blocked)
         return EXIT_OK
 
-    if dry_run:
-        return with_agent(args, job)
-    # A write must wait a second after the read (the API's rate limit): send the read now
-    # and load the agent during that second.
-    from ..early_read import send_early_read
-
-    return with_agent(args, job, send_early_read(args.config))
+    return with_agent(args, job)
 
 
 def render_result(result: CycleResult, server: str) -> list[str]:

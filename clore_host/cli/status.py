@@ -9,9 +9,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..duration import format_duration, parse_duration
-from ..exitcodes import EXIT_INVALID, EXIT_OK
-from ..validation import InputFileError
-from . import add_config_option, fail
+from ..errors import EXIT_OK, UsageError
+from . import add_config_option
 from ._agent import with_agent
 
 if TYPE_CHECKING:
@@ -42,7 +41,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def _status(agent: Agent, as_json: bool) -> int:
-    from ..agent import current_settings, rental_status_of
+    from ..observe.server import current_settings, rental_status_of
+    from ..policy import format_price
 
     server = agent.client.server_config(agent.config.server.name).config
     settings = current_settings(server, agent.config.server.currency)
@@ -76,7 +76,7 @@ def _status(agent: Agent, as_json: bool) -> int:
     s = settings
     print(f"server      {doc['server']} ({rental.replace('_', ' ')})")
     print(
-        f"settings    on_demand={s.on_demand:.8g} spot={s.spot:.8g} "
+        f"settings    on_demand={format_price(s.on_demand)} spot={format_price(s.spot)} "
         f"availability={'on' if s.availability else 'off'} mrl={s.mrl}h"
     )
     for g in snapshot.gpus:
@@ -98,30 +98,20 @@ def _since(value: str, now: float) -> float:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"--since {value!r}: use a duration such as 24h or an ISO date") from None
+        raise UsageError(f"--since {value!r}: use a duration such as 24h or an ISO date") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.timestamp()
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from ..agent import classify_error
     from ..config import load_config
     from ..history import History
 
-    try:
-        config = load_config(args.config)
-        since = _since(args.since, time.time())
-    except InputFileError as exc:
-        return fail(exc.render(), EXIT_INVALID)
-    except ValueError as exc:
-        return fail(str(exc), EXIT_INVALID)
-    try:
-        with History.open(config.state.dir / "history.db") as history:
-            changes = history.changes(since=since)
-    except Exception as exc:
-        code, message = classify_error(exc)
-        return fail(message, code)
+    config = load_config(args.config)
+    since = _since(args.since, time.time())
+    with History.open(config.state.dir / "history.db") as history:
+        changes = history.changes(since=since)
     if args.json:
         print(
             json.dumps(

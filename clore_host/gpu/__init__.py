@@ -1,4 +1,5 @@
-"""GPU backends: NVML on a real rig, or a fake one replaying a scenario file."""
+"""GPU backends: NVML on a real rig, or the fake one of clore_host.testing replaying a
+scenario file (for tests, benches and the demo)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ def open_backend(
 
         return NvmlBackend.open(clock=clock, call_timeout=call_timeout)
     if backend == "fake":
-        from .fake import FakeBackend
-        from .scenario import load_scenario
+        # Imported only when asked for: the fake lives with the other testing parts.
+        from ..testing import FakeBackend, load_scenario
 
         if scenario is None:
             raise GpuBackendError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..errors import Failure
 from ..facts import POWER_THROTTLE_REASONS, THERMAL_THROTTLE_REASONS, GpuNow
 
 # Throttle (clock-event) reason names beyond those in clore_host.facts.
@@ -87,8 +88,10 @@ class GpuBackend(Protocol):
     def close(self) -> None: ...
 
 
-class GpuBackendError(Exception):
+class GpuBackendError(Failure):
     """The GPU backend cannot read at all (as opposed to one GPU being lost)."""
+
+    headline = "GPUs unavailable, nothing changed"
 
 
 class NvmlLibraryNotFound(GpuBackendError):

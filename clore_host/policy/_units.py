@@ -7,7 +7,16 @@ from typing import Any
 
 from ..duration import format_duration, parse_duration
 
-__all__ = ["fmt_number", "fmt_price", "format_duration", "parse_duration", "parse_percent"]
+__all__ = [
+    "fmt_number",
+    "fmt_price",
+    "format_duration",
+    "format_price",
+    "parse_duration",
+    "parse_percent",
+]
+
+PRICE_DECIMALS = 8  # bitcoin's smallest unit: 0.00000001
 
 
 def parse_percent(value: Any) -> float:
@@ -32,8 +41,15 @@ def parse_percent(value: Any) -> float:
     return number
 
 
+def format_price(value: float) -> str:
+    """A price in fixed decimals of the currency, never in exponent notation: 5e-05 is
+    0.00005000. For every human output but the plan lines (see fmt_price)."""
+    return f"{value:.{PRICE_DECIMALS}f}"
+
+
 def fmt_price(value: float) -> str:
-    """A price with enough digits for bitcoin amounts: 0.000040, 0.0000396, 12.500000."""
+    """A price in a plan line: at least 6 decimals, more when they count (0.000040, 0.0000396,
+    12.500000), never in exponent notation. The plan lines' documented form."""
     if not math.isfinite(value):
         return str(value)
     text = f"{value:.12f}".rstrip("0")

@@ -1,14 +1,15 @@
-"""The fact catalogue: every name a rule may read, its kind, and how it is read from Facts.
+"""The fact catalogue: every name a rule may read, its kind, and how it is read and shown.
 
 A reader returns None when the fact is unknown (no data); conditions on unknown facts are
-false and the explanation says "no data". Nothing outside Facts reaches a policy.
+false and the explanation says "no data". Nothing outside Facts reaches a policy. A fact that
+depends on a threshold of the policy gets it once, when the policy is compiled (`FactSpec.bind`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from ..facts import (
     GPU_METRICS,
@@ -21,6 +22,9 @@ from ._units import fmt_number, fmt_price, format_duration
 
 Kind = Literal["bool", "choice", "number", "count", "duration", "price", "hour", "weekday"]
 Value = bool | str | int | float
+# Which GPUs raised a flag, as data: see each flag's reader below and its `say_detail`.
+Detail = tuple[Any, ...]
+Reader = Callable[[Facts], Value | None]
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES: tuple[str, ...] = (
@@ -41,6 +45,22 @@ _RENTAL_WORDS = {
 }
 
 
+class Thresholds(NamedTuple):
+    """The policy's thresholds. `overheat_c` is bound into the `overheating` fact when the
+    policy is compiled; `idle_threshold` is where the agent measures `idle_for` from history."""
+
+    idle_threshold: float  # % utilisation
+    overheat_c: float
+
+
+@dataclass(frozen=True)
+class BoundFact:
+    """A fact's reader with the policy's thresholds bound in, and its flag detail."""
+
+    read: Reader
+    detail: Callable[[Facts], Detail] | None = None  # which GPUs, when a flag is raised
+
+
 @dataclass(frozen=True)
 class FactSpec:
     """One entry of the catalogue."""
@@ -48,17 +68,18 @@ class FactSpec:
     name: str
     kind: Kind
     doc: str
-    read: Callable[[Facts, float], Value | None]  # (facts, overheat_c) -> value or None
+    bind: Callable[[Thresholds], BoundFact]  # called once per condition, at compile time
     label: str = ""  # explanation text before the value, e.g. "idle for"
     words: tuple[str, str] = ("", "")  # bool facts: text when true, when false
-    detail: Callable[[Facts, float], str] | None = None  # which GPU, when a flag is raised
+    say_detail: Callable[[Detail], str] | None = None  # the detail in words
 
-    def describe(self, value: Value | None, facts: Facts, overheat_c: float) -> str:
+    def describe(self, value: Value | None, detail: Detail = ()) -> str:
+        """The fact's value as shown in a plan line."""
         if value is None:
             return f"{self.name} no data"
         if self.kind == "bool":
-            if value and self.detail is not None:
-                return f"{self.words[0]}: {self.detail(facts, overheat_c)}"
+            if value and self.say_detail is not None:
+                return f"{self.words[0]}: {self.say_detail(detail)}"
             return self.words[0] if value else self.words[1]
         if self.kind == "choice":
             return format_value(self.kind, value)
@@ -81,52 +102,73 @@ def format_value(kind: Kind, value: Value) -> str:
     return str(value)
 
 
-def _overheating(facts: Facts, overheat_c: float) -> bool | None:
-    unknown = False
-    live = False
-    for gpu in facts.gpus:
-        if gpu.lost:
-            continue
-        live = True
-        if gpu.throttle & THERMAL_THROTTLE_REASONS:
-            return True
-        if gpu.temperature is None:
-            unknown = True
-        elif gpu.temperature >= overheat_c:
-            return True
-    # No reading from a live GPU means we cannot say it is cool.
-    return None if unknown or not live else False
+def _overheating(thresholds: Thresholds) -> BoundFact:
+    limit = thresholds.overheat_c
+
+    def read(facts: Facts) -> bool | None:
+        unknown = False
+        live = False
+        for gpu in facts.gpus:
+            if gpu.lost:
+                continue
+            live = True
+            if gpu.throttle & THERMAL_THROTTLE_REASONS:
+                return True
+            if gpu.temperature is None:
+                unknown = True
+            elif gpu.temperature >= limit:
+                return True
+        # No reading from a live GPU means we cannot say it is cool.
+        return None if unknown or not live else False
+
+    def hot(facts: Facts) -> Detail:
+        """(index, temperature) of each hot GPU; temperature None: thermally throttling."""
+        out: list[tuple[int, float | None]] = []
+        for gpu in facts.gpus:
+            if gpu.lost:
+                continue
+            if gpu.temperature is not None and gpu.temperature >= limit:
+                out.append((gpu.index, gpu.temperature))
+            elif gpu.throttle & THERMAL_THROTTLE_REASONS:
+                out.append((gpu.index, None))
+        return tuple(out)
+
+    return BoundFact(read, hot)
 
 
-def _hot_gpus(facts: Facts, overheat_c: float) -> str:
-    hot = []
-    for gpu in facts.gpus:
-        if gpu.lost:
-            continue
-        if gpu.temperature is not None and gpu.temperature >= overheat_c:
-            hot.append(f"GPU {gpu.index} at {fmt_number(gpu.temperature)} C")
-        elif gpu.throttle & THERMAL_THROTTLE_REASONS:
-            hot.append(f"GPU {gpu.index} thermal throttling")
-    return ", ".join(hot)
+def _say_hot(detail: Detail) -> str:
+    return ", ".join(
+        f"GPU {index} thermal throttling" if t is None else f"GPU {index} at {fmt_number(t)} C"
+        for index, t in detail
+    )
 
 
-def _lost_gpus(facts: Facts, _: float) -> str:
-    return ", ".join(f"GPU {g.index}" for g in facts.gpus if g.lost)
+def _lost_gpus(facts: Facts) -> Detail:
+    return tuple(g.index for g in facts.gpus if g.lost)
 
 
-def _missing_gpus(facts: Facts, _: float) -> str:
-    return f"{len(facts.gpus)} of {facts.expected_gpus} seen"
+def _say_lost(detail: Detail) -> str:
+    return ", ".join(f"GPU {index}" for index in detail)
 
 
-def _ecc(facts: Facts, _: float) -> bool:
+def _missing_gpus(facts: Facts) -> Detail:
+    return (len(facts.gpus), facts.expected_gpus)
+
+
+def _say_missing(detail: Detail) -> str:
+    seen, expected = detail
+    return f"{seen} of {expected} seen"
+
+
+def _ecc(facts: Facts) -> bool:
     # Cards without ECC report None: they cannot raise the flag (documented).
     return any(
         (g.ecc_uncorrected or 0) > 0 or bool(g.pages_pending) for g in facts.gpus if not g.lost
     )
 
 
-def _throttle(reasons: frozenset[str]) -> Callable[[Facts, float], bool]:
-    def read(facts: Facts, _: float) -> bool:
+def _throttle(reasons: frozenset[str]) -> Reader:
+    def read(facts: Facts) -> bool:
         return any(g.throttle & reasons for g in facts.gpus if not g.lost)
 
     return read
@@ -136,12 +178,22 @@ def _spec(
     name: str,
     kind: Kind,
     doc: str,
-    read: Callable[[Facts, float], Value | None],
+    read: Reader | None = None,
     label: str = "",
     words: tuple[str, str] = ("", ""),
-    detail: Callable[[Facts, float], str] | None = None,
+    detail: Callable[[Facts], Detail] | None = None,
+    say_detail: Callable[[Detail], str] | None = None,
+    bind: Callable[[Thresholds], BoundFact] | None = None,
 ) -> FactSpec:
-    return FactSpec(name, kind, doc, read, label or name.replace("_", " "), words, detail)
+    """A catalogue entry; a fact that reads no threshold gives `read`, one that does `bind`."""
+    if bind is None:
+        assert read is not None
+        bind = _fixed(BoundFact(read, detail))
+    return FactSpec(name, kind, doc, bind, label or name.replace("_", " "), words, say_detail)
+
+
+def _fixed(bound: BoundFact) -> Callable[[Thresholds], BoundFact]:
+    return lambda _: bound
 
 
 FACTS: dict[str, FactSpec] = {
@@ -151,87 +203,89 @@ FACTS: dict[str, FactSpec] = {
             "rental_status",
             "choice",
             'who rents the server: "not_rented", "spot" or "on_demand"',
-            lambda f, _: f.rental_status,
+            lambda f: f.rental_status,
         ),
         _spec(
             "rented",
             "bool",
             "true while rented (spot or on demand)",
-            lambda f, _: f.rental_status != "not_rented",
+            lambda f: f.rental_status != "not_rented",
             words=("rented", "not rented"),
         ),
         _spec(
             "rental_status_for",
             "duration",
             "how long the server has been in its rental status",
-            lambda f, _: f.rental_status_for,
+            lambda f: f.rental_status_for,
             label="in this rental status for",
         ),
         _spec(
             "on_demand",
             "price",
             "the current on-demand price (per day, whole server)",
-            lambda f, _: f.current.on_demand,
+            lambda f: f.current.on_demand,
             label="on-demand price",
         ),
         _spec(
             "spot",
             "price",
             "the current spot minimum price (per day, whole server)",
-            lambda f, _: f.current.spot,
+            lambda f: f.current.spot,
             label="spot price",
         ),
         _spec(
             "availability",
             "bool",
             "true while the server is listed on the market",
-            lambda f, _: f.current.availability,
+            lambda f: f.current.availability,
             words=("listed", "not listed"),
         ),
         _spec(
             "mrl",
             "count",
             "the current maximum rental length, in hours",
-            lambda f, _: f.current.mrl,
+            lambda f: f.current.mrl,
             label="mrl",
         ),
         _spec(
             "idle_for",
             "duration",
             "time since any GPU last exceeded idle_threshold utilisation",
-            lambda f, _: f.idle_for,
+            lambda f: f.idle_for,
             label="idle for",
         ),
-        _spec("gpu_count", "count", "GPUs seen (lost ones included)", lambda f, _: len(f.gpus)),
+        _spec("gpu_count", "count", "GPUs seen (lost ones included)", lambda f: len(f.gpus)),
         _spec(
             "expected_gpus",
             "count",
             "GPUs the config says the server has",
-            lambda f, _: f.expected_gpus,
+            lambda f: f.expected_gpus,
         ),
         _spec(
             "gpus_missing",
             "bool",
             "true when fewer GPUs are seen than expected",
-            lambda f, _: len(f.gpus) < f.expected_gpus,
+            lambda f: len(f.gpus) < f.expected_gpus,
             words=("GPUs missing", "all expected GPUs seen"),
             detail=_missing_gpus,
+            say_detail=_say_missing,
         ),
         _spec(
             "gpu_lost",
             "bool",
             "true when a GPU has fallen off the bus or stopped answering",
-            lambda f, _: any(g.lost for g in f.gpus),
+            lambda f: any(g.lost for g in f.gpus),
             words=("a GPU lost", "no GPU lost"),
             detail=_lost_gpus,
+            say_detail=_say_lost,
         ),
         _spec(
             "overheating",
             "bool",
             "true when a GPU is at or above overheat_c or thermally throttled",
-            _overheating,
             words=("overheating", "not overheating"),
-            detail=_hot_gpus,
+            say_detail=_say_hot,
+            bind=_overheating,
         ),
         _spec(
             "thermal_throttle",
@@ -258,43 +312,43 @@ FACTS: dict[str, FactSpec] = {
             "host.cpu_percent",
             "number",
             "host CPU use, %",
-            lambda f, _: f.host.cpu_percent,
+            lambda f: f.host.cpu_percent,
             label="host CPU %",
         ),
         _spec(
             "host.load1",
             "number",
             "host load average over 1 minute",
-            lambda f, _: f.host.load1,
+            lambda f: f.host.load1,
             label="host load",
         ),
         _spec(
             "host.mem_percent",
             "number",
             "host memory in use, %",
-            lambda f, _: f.host.mem_percent,
+            lambda f: f.host.mem_percent,
             label="host memory %",
         ),
         _spec(
             "host.disk_free_mib",
             "number",
             "free disk space, MiB",
-            lambda f, _: f.host.disk_free_mib,
+            lambda f: f.host.disk_free_mib,
             label="host free disk MiB",
         ),
         _spec(
             "host.uptime",
             "duration",
             "time since the host booted",
-            lambda f, _: f.host.uptime_s,
+            lambda f: f.host.uptime_s,
             label="host up for",
         ),
-        _spec("hour", "hour", "local hour, 0-23", lambda f, _: f.local.hour),
+        _spec("hour", "hour", "local hour, 0-23", lambda f: f.local.hour),
         _spec(
             "weekday",
             "weekday",
             'local weekday, "mon".."sun" (or 0 = Monday .. 6 = Sunday)',
-            lambda f, _: f.local.weekday,
+            lambda f: f.local.weekday,
         ),
     )
 }
@@ -312,8 +366,11 @@ __all__ = [
     "GPU_METRICS",
     "GPU_SELECTORS",
     "WEEKDAYS",
+    "BoundFact",
+    "Detail",
     "FactSpec",
     "Kind",
+    "Thresholds",
     "Value",
     "format_value",
     "gpu_values",

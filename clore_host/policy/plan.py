@@ -1,14 +1,21 @@
-"""The Plan: current and target settings, and for each field why it is what it is."""
+"""The Plan: current and target settings, and for each field why it is what it is.
+
+Reasons are data: the rules that moved a field as (rule, why) pairs, the rails that clamped or
+held it as (rail, why) pairs, and the rules that could not be evaluated. `why` holds the values
+the decision saw, never words; the words are made here, only where a plan is shown (`explain`,
+`reasons`, and each reason's `words`).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..facts import SETTING_FIELDS, Settings
-from ._units import fmt_price
+from ._units import fmt_number, fmt_price, format_duration
+from .catalogue import FACTS, Detail, Value
 
 FieldValue = float | bool | int
 
@@ -21,6 +28,169 @@ def format_setting(name: str, value: FieldValue) -> str:
     return str(value)
 
 
+# --- what a rule saw -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FactSeen:
+    """A catalogue fact as a rule's condition read it (value None: no data)."""
+
+    fact: str
+    value: Value | None
+    detail: Detail = ()  # a raised flag: which GPUs (see the catalogue)
+
+    @property
+    def name(self) -> str:
+        return self.fact
+
+    def words(self) -> str:
+        return FACTS[self.fact].describe(self.value, self.detail)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fact": self.fact, "value": self.value, "detail": _json_list(self.detail)}
+
+
+@dataclass(frozen=True)
+class MetricSeen:
+    """A GPU metric as a rule's condition read it: one value per GPU, or for `gpus = "sum"`
+    or `"mean"` the one combined value (None: no data)."""
+
+    metric: str
+    window: float | None  # seconds; None: the current reading
+    agg: str | None
+    gpus: str  # "any", "all", "sum" or "mean"
+    values: tuple[float | None, ...]
+
+    @property
+    def name(self) -> str:
+        label = self.metric
+        if self.window is not None and self.agg is not None:
+            label = f"{self.metric} {self.agg} over {format_duration(self.window)}"
+        if self.gpus in ("sum", "mean"):
+            label += f", {self.gpus} of GPUs"
+        return label
+
+    def words(self) -> str:
+        shown = ", ".join("no data" if v is None else fmt_number(v) for v in self.values)
+        return f"{self.name}: {shown or 'no data'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "window": self.window,
+            "agg": self.agg,
+            "gpus": self.gpus,
+            "values": list(self.values),
+        }
+
+
+Seen = FactSeen | MetricSeen
+
+
+# --- (rule, why) and (rail, why) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleReason:
+    """(rule, why): a rule that acted on a field, and the values that made its `when` true."""
+
+    rule: str
+    why: tuple[Seen, ...] = ()  # empty: the rule has no `when`, it always matches
+
+    def words(self) -> str:
+        if not self.why:
+            return f'rule "{self.rule}" (always)'
+        return f'rule "{self.rule}" ({", ".join(dict.fromkeys(s.words() for s in self.why))})'
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "why": [s.to_dict() for s in self.why]}
+
+
+@dataclass(frozen=True)
+class RuleSkipped:
+    """A rule not evaluated for lack of data, and the facts that had none."""
+
+    rule: str
+    missing: tuple[Seen, ...]
+
+    def words(self) -> str:
+        names = ", ".join(dict.fromkeys(s.name for s in self.missing))
+        return f'rule "{self.rule}" skipped (no data: {names})'
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "missing": [s.to_dict() for s in self.missing]}
+
+
+# Each rail and what its `why` holds:
+#   floor (floor), ceiling (ceiling): the proposal was clamped to it
+#   range (floor, ceiling): the current price lies outside it and is brought in
+#   max_step (percent): clamped to one step from the current price
+#   min_interval (interval, seconds since the last price change): held
+#   deadband (percent, the change in percent): held
+#   rented (): availability held on while rented
+#   availability_hold (hold, seconds since the last change): held
+#   mrl.min (min), mrl.max (max): clamped to it
+#   carried (edge): a field no rule moved, outside the rails, brought to the edge by a write
+RailName = Literal[
+    "floor",
+    "ceiling",
+    "range",
+    "max_step",
+    "min_interval",
+    "deadband",
+    "rented",
+    "availability_hold",
+    "mrl.min",
+    "mrl.max",
+    "carried",
+]
+
+
+@dataclass(frozen=True)
+class RailReason:
+    """(rail, why): a rail that clamped or held a field, and the numbers it went by."""
+
+    rail: RailName
+    why: tuple[float, ...] = ()
+
+    def words(self, field: str) -> str:
+        """The reason as the plan line for `field` shows it."""
+        why = self.why
+        rail = self.rail
+        if rail in ("floor", "ceiling"):
+            return f"clamped to {rail} {fmt_price(why[0])}"
+        if rail == "range":
+            return f"current price outside [{fmt_price(why[0])}, {fmt_price(why[1])}]"
+        if rail == "max_step":
+            return f"clamped by max step {fmt_number(why[0])}%"
+        if rail == "min_interval":
+            return (
+                f"held by min interval {format_duration(why[0])} "
+                f"(last change {format_duration(why[1])} ago)"
+            )
+        if rail == "deadband":
+            return f"held by deadband {fmt_number(why[0])}% (change {fmt_number(why[1])}%)"
+        if rail == "rented":
+            return (
+                "held: server is rented (only an even_if_rented rule takes it off during a rental)"
+            )
+        if rail == "availability_hold":
+            return (
+                f"held by availability hold {format_duration(why[0])} "
+                f"(changed {format_duration(why[1])} ago)"
+            )
+        if rail in ("mrl.min", "mrl.max"):
+            return f"clamped to {rail.replace('.', ' ')} {int(why[0])}"
+        edge = format_setting(field, why[0])
+        return f"outside the rails, brought to {edge}: this write carries it"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rail": self.rail, "why": list(self.why)}
+
+
+# --- the plan ----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class FieldPlan:
     """One setting: where it is, where it goes, the rules that moved it, the rails that held it."""
@@ -28,14 +198,29 @@ class FieldPlan:
     name: str
     current: FieldValue
     target: FieldValue
-    rules: tuple[str, ...] = ()
-    clamps: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()  # rules that could not be evaluated for lack of data
+    rule_reasons: tuple[RuleReason, ...] = ()
+    rail_reasons: tuple[RailReason, ...] = ()
+    skipped_rules: tuple[RuleSkipped, ...] = ()  # rules that could not be evaluated
 
     @property
     def changed(self) -> bool:
         # `is` first: a blocked plan keeps a NaN current price as its target, unchanged.
         return not (self.target is self.current or self.target == self.current)
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The rules that moved this field, in words."""
+        return tuple(r.words() for r in self.rule_reasons)
+
+    @property
+    def clamps(self) -> tuple[str, ...]:
+        """The rails that clamped or held this field, in words."""
+        return tuple(r.words(self.name) for r in self.rail_reasons)
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """The rules not evaluated for lack of data, in words."""
+        return tuple(r.words() for r in self.skipped_rules)
 
     def explain(self) -> str:
         now = format_setting(self.name, self.current)
@@ -54,6 +239,9 @@ class FieldPlan:
             "rules": list(self.rules),
             "clamps": list(self.clamps),
             "skipped": list(self.skipped),
+            "rule_reasons": [r.to_dict() for r in self.rule_reasons],
+            "rail_reasons": [r.to_dict() for r in self.rail_reasons],
+            "skipped_rules": [r.to_dict() for r in self.skipped_rules],
         }
 
 
@@ -72,6 +260,15 @@ class Plan:
 
     def changed_fields(self) -> tuple[str, ...]:
         return tuple(f for f in SETTING_FIELDS if self.fields[f].changed)
+
+    def rule_names(self, *, changed_only: bool = False) -> tuple[str, ...]:
+        """The distinct rules that moved a field (only the changed fields if asked), in order."""
+        names: dict[str, None] = {}
+        for name in SETTING_FIELDS:
+            field = self.fields[name]
+            if not changed_only or field.changed:
+                names.update(dict.fromkeys(r.rule for r in field.rule_reasons))
+        return tuple(names)
 
     def explain(self) -> list[str]:
         """One line per field, preceded by the reason when the decision was blocked."""
@@ -100,6 +297,25 @@ def _json_value(value: FieldValue) -> FieldValue | None:
     return value
 
 
+def _json_list(values: Sequence[Any]) -> list[Any]:
+    return [_json_list(v) if isinstance(v, tuple) else v for v in values]
+
+
 def unchanged_plan(current: Settings, blocked: str | None = None) -> Plan:
     fields = {f: FieldPlan(f, getattr(current, f), getattr(current, f)) for f in SETTING_FIELDS}
     return Plan(current, current, fields, blocked)
+
+
+__all__ = [
+    "FactSeen",
+    "FieldPlan",
+    "MetricSeen",
+    "Plan",
+    "RailName",
+    "RailReason",
+    "RuleReason",
+    "RuleSkipped",
+    "Seen",
+    "format_setting",
+    "unchanged_plan",
+]

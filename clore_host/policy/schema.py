@@ -1,14 +1,18 @@
 """The policy file: pydantic models, validation with located messages, and loading.
 
-Everything a file may say is checked here, so `decide` and `guard` can trust the Policy.
+Everything a file may say is checked here, so the later phases (compile, decide, guard) can
+trust the Policy. A condition (`when`) is `{fact = ..., op = ..., value = ...}`, a GPU metric
+comparison `{metric = ..., window = ..., agg = ..., gpus = ..., op = ..., value = ...}`, or
+`{all = [...]}`, `{any = [...]}`, `{not = {...}}`, checked against the fact catalogue and
+stored normalised (durations in seconds, weekdays as 0-6).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,11 +28,20 @@ from pydantic import (
     model_validator,
 )
 
-from ..facts import SETTING_FIELDS, WindowKey
+from ..facts import AGGREGATES, RENTAL_STATUSES, SETTING_FIELDS, WindowKey
 from ..validation import InputFileError, Issue, issues_from_validation, load_toml
 from ._errors import Loc, located
-from ._units import fmt_price, parse_duration, parse_percent
-from .conditions import Condition, Node, compile_condition
+from ._units import format_price, parse_duration, parse_percent
+from .catalogue import (
+    FACTS,
+    GPU_METRICS,
+    GPU_SELECTORS,
+    WEEKDAY_NAMES,
+    WEEKDAYS,
+    Kind,
+    Thresholds,
+    Value,
+)
 
 PRICE_FIELDS: tuple[str, ...] = ("on_demand", "spot")
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -38,6 +51,256 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- conditions --------------------------------------------------------------------------
+
+ORDERED = ("<", "<=", ">", ">=", "between")
+EQUALITY = ("==", "!=")
+MEMBERSHIP = ("in", "not in")
+OPS_BY_KIND: dict[Kind, tuple[str, ...]] = {
+    "bool": EQUALITY,
+    "choice": EQUALITY + MEMBERSHIP,
+    "number": ORDERED,
+    "price": ORDERED,
+    "duration": ORDERED,
+    "count": EQUALITY + ORDERED + MEMBERSHIP,
+    "hour": EQUALITY + ORDERED + MEMBERSHIP,
+    "weekday": (*EQUALITY, *MEMBERSHIP, "between"),
+}
+_KIND_WORDS: dict[Kind, str] = {
+    "bool": "true or false",
+    "choice": "one of " + ", ".join(f'"{s}"' for s in RENTAL_STATUSES),
+    "number": "a number",
+    "price": "a price above 0",
+    "duration": 'a duration such as "30m", "6h" or seconds',
+    "count": "a whole number, 0 or more",
+    "hour": "an hour, 0 to 23",
+    "weekday": 'a weekday, "mon".."sun" or 0 (Monday) to 6 (Sunday)',
+}
+_WRAPS: frozenset[Kind] = frozenset({"hour", "weekday"})
+_COMPARISON_KEYS = frozenset({"fact", "metric", "window", "agg", "gpus", "op", "value"})
+_FORMS = ("fact", "metric", "all", "any", "not")
+
+
+class Condition(BaseModel):
+    """One node of a `when` tree, stored normalised (durations in seconds, weekdays as 0-6)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    fact: str | None = None
+    metric: str | None = None
+    window: float | None = None
+    agg: str | None = None
+    gpus: str | None = None
+    op: str | None = None
+    value: Any = None
+    all_: tuple[Condition, ...] | None = Field(default=None, alias="all")
+    any_: tuple[Condition, ...] | None = Field(default=None, alias="any")
+    not_: Condition | None = Field(default=None, alias="not")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if isinstance(data, Condition):
+            return data
+        return normalise(data)
+
+    def window_keys(self) -> set[WindowKey]:
+        keys: set[WindowKey] = set()
+        if self.metric is not None and self.window is not None and self.agg is not None:
+            keys.add(WindowKey(self.metric, self.agg, self.window))
+        for child in (*(self.all_ or ()), *(self.any_ or ()), *((self.not_,) if self.not_ else ())):
+            keys |= child.window_keys()
+        return keys
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def normalise(data: Any) -> dict[str, Any]:
+    """The condition with values in canonical form, or a ValidationError naming every problem."""
+    if not isinstance(data, dict):
+        raise located(
+            "Condition",
+            [
+                (
+                    (),
+                    "expected a table: {fact = ...}, {metric = ...}, {all = [...]}, "
+                    "{any = [...]} or {not = {...}}",
+                )
+            ],
+            data,
+        )
+    forms = [k for k in _FORMS if k in data]
+    if len(forms) != 1:
+        what = "none" if not forms else " and ".join(forms)
+        raise located(
+            "Condition",
+            [((), f"a condition has exactly one of fact, metric, all, any, not (found {what})")],
+            data,
+        )
+    form = forms[0]
+    if form in ("all", "any", "not"):
+        extra = [k for k in data if k != form]
+        if extra:
+            raise located(
+                "Condition",
+                [((k,), f"not allowed beside {form!r}") for k in extra],
+                data,
+            )
+        children = data[form]
+        if form != "not" and isinstance(children, list) and not children:
+            raise located("Condition", [((form,), f"{form} needs at least one condition")], data)
+        return data
+    problems: list[tuple[Loc, str]] = []
+    for key in data:
+        if key not in _COMPARISON_KEYS:
+            problems.append(((key,), "unknown key (not allowed here)"))
+    out = _normalise_comparison(data, form, problems)
+    if problems:
+        raise located("Condition", problems, data)
+    return out
+
+
+def _normalise_comparison(
+    data: dict[str, Any], form: str, problems: list[tuple[Loc, str]]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    kind: Kind | None
+    subject: str
+    if form == "fact":
+        name = data["fact"]
+        spec = FACTS.get(name) if isinstance(name, str) else None
+        kind = spec.kind if spec else None
+        subject = str(name)
+        if spec is None:
+            problems.append(
+                (
+                    ("fact",),
+                    f"unknown fact {name!r}: one of {', '.join(FACTS)}"
+                    f" (GPU metrics use metric = ...)",
+                )
+            )
+        for key in ("window", "agg", "gpus"):
+            if key in data:
+                problems.append(((key,), f"{key} applies only to metric = ... comparisons"))
+        out["fact"] = name
+    else:
+        kind = "number"
+        metric = data["metric"]
+        subject = str(metric)
+        if metric not in GPU_METRICS:
+            problems.append(
+                ((("metric",)), f"unknown GPU metric {metric!r}: one of " + ", ".join(GPU_METRICS))
+            )
+        out["metric"] = metric
+        out.update(_normalise_window(data, problems))
+    op = data.get("op", "==")
+    if kind is not None:
+        allowed = OPS_BY_KIND[kind]
+        if op not in allowed:
+            problems.append(
+                (
+                    ("op",),
+                    f"{op!r} is not allowed for {subject} ({_KIND_WORDS[kind]}): "
+                    f"use one of {', '.join(allowed)}",
+                )
+            )
+        else:
+            try:
+                out["value"] = _normalise_value(kind, op, data.get("value"))
+            except ValueError as exc:
+                problems.append((("value",), f"{exc} for {subject}"))
+    out["op"] = op
+    return out
+
+
+def _normalise_window(data: dict[str, Any], problems: list[tuple[Loc, str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    gpus = data.get("gpus", "any")
+    if gpus not in GPU_SELECTORS:
+        problems.append((("gpus",), f"expected one of {', '.join(GPU_SELECTORS)}"))
+    out["gpus"] = gpus
+    if "window" in data:
+        try:
+            window = parse_duration(data["window"])
+        except ValueError as exc:
+            problems.append((("window",), str(exc)))
+        else:
+            if window <= 0:
+                problems.append((("window",), "a window must be longer than 0"))
+            out["window"] = window
+        agg = data.get("agg", "avg")
+        if agg not in AGGREGATES:
+            problems.append((("agg",), f"expected one of {', '.join(AGGREGATES)}"))
+        out["agg"] = agg
+    elif "agg" in data:
+        problems.append(
+            (("agg",), "agg needs a window (without one the current reading is compared)")
+        )
+    return out
+
+
+def _normalise_value(kind: Kind, op: str, raw: Any) -> Any:
+    if raw is None:
+        if kind == "bool":
+            return True
+        raise ValueError(f"required: {_KIND_WORDS[kind]} to compare with")
+    if op in MEMBERSHIP:
+        if not isinstance(raw, list) or not raw:
+            raise ValueError(f"expected a non-empty list of {_KIND_WORDS[kind]}")
+        return tuple(dict.fromkeys(_scalar(kind, v) for v in raw))
+    if op == "between":
+        if not isinstance(raw, list) or len(raw) != 2:
+            raise ValueError("between takes [low, high] (low included, high excluded)")
+        low, high = (_scalar(kind, v) for v in raw)
+        if kind in _WRAPS:
+            if low == high:
+                raise ValueError("between needs two different ends")
+        elif not float(low) < float(high):
+            raise ValueError("between needs low < high")
+        return (low, high)
+    return _scalar(kind, raw)
+
+
+def _scalar(kind: Kind, raw: Any) -> Value:
+    bad = ValueError(f"expected {_KIND_WORDS[kind]}, got {raw!r}")
+    if kind == "bool":
+        if not isinstance(raw, bool):
+            raise bad
+        return raw
+    if kind == "choice":
+        if raw not in RENTAL_STATUSES:
+            raise bad
+        return str(raw)
+    if kind == "duration":
+        try:
+            return parse_duration(raw)
+        except ValueError:
+            raise bad from None
+    if kind == "weekday":
+        name = raw.strip().lower() if isinstance(raw, str) else None
+        if name is not None and name in WEEKDAYS:
+            return WEEKDAYS.index(name)
+        if name is not None and name in WEEKDAY_NAMES:
+            return WEEKDAY_NAMES.index(name)
+        if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 6:
+            return raw
+        raise bad
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        raise bad
+    if kind == "hour":
+        if not isinstance(raw, int) or not 0 <= raw <= 23:
+            raise bad
+        return raw
+    if kind == "count":
+        if not float(raw).is_integer() or raw < 0:
+            raise bad
+        return int(raw)
+    if kind == "price" and raw <= 0:
+        raise bad
+    return float(raw)
 
 
 # --- rails -------------------------------------------------------------------------------
@@ -54,7 +317,13 @@ class PriceBounds(_Model):
         if self.ceiling < self.floor:
             raise located(
                 "PriceBounds",
-                [(("ceiling",), f"ceiling {self.ceiling:g} is below the floor {self.floor:g}")],
+                [
+                    (
+                        ("ceiling",),
+                        f"ceiling {format_price(self.ceiling)} is below the floor "
+                        f"{format_price(self.floor)}",
+                    )
+                ],
                 self.ceiling,
             )
         return self
@@ -169,73 +438,22 @@ class Rule(_Model):
         return self
 
 
-# --- the compiled form that decide() runs ------------------------------------------------
+# --- the policy --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PriceStep:
-    field: str
-    kind: Literal["set", "scale", "step", "relative"]
-    number: float
-    other: str = ""
+class _Derived:
+    """A policy's compiled form, kept with it: derived from its fields, so never part of
+    equality; replaced, never changed in place, since a model_copy shares the original's."""
 
+    __slots__ = ("value",)
 
-@dataclass(frozen=True)
-class CompiledRule:
-    name: str
-    node: Node | None
-    prices: tuple[PriceStep, ...]  # direct actions first, then relative_to ones
-    availability: bool | None
-    mrl: int | None
-    fields: tuple[str, ...]  # the settings this rule acts on
-    stop: bool
-    even_if_rented: bool
-
-
-class _Compiled:
-    """Holder for compiled rules; derived from the fields, so it never affects equality."""
-
-    __slots__ = ("rules", "source")
-
-    def __init__(self, source: tuple[Rule, ...]) -> None:
-        self.source = source
-        self.rules = tuple(_compile_rule(r) for r in source)
+    def __init__(self, value: object = None) -> None:
+        self.value = value
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Compiled)
+        return isinstance(other, _Derived)
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def _compile_rule(rule: Rule) -> CompiledRule:
-    direct: list[PriceStep] = []
-    relative: list[PriceStep] = []
-    for field in PRICE_FIELDS:
-        action: PriceAction | None = getattr(rule.then, field)
-        if action is None:
-            continue
-        if action.set_ is not None:
-            direct.append(PriceStep(field, "set", action.set_))
-        elif action.scale is not None:
-            direct.append(PriceStep(field, "scale", action.scale))
-        elif action.step is not None:
-            direct.append(PriceStep(field, "step", 1 + action.step / 100))
-        elif action.relative_to is not None and action.factor is not None:
-            relative.append(PriceStep(field, "relative", action.factor, action.relative_to))
-    fields = tuple(f for f in SETTING_FIELDS if getattr(rule.then, f) is not None)
-    return CompiledRule(
-        name=rule.name,
-        node=compile_condition(rule.when) if rule.when is not None else None,
-        prices=(*direct, *relative),
-        availability=rule.then.availability,
-        mrl=rule.then.mrl,
-        fields=fields,
-        stop=rule.stop,
-        even_if_rented=rule.even_if_rented,
-    )
-
-
-# --- the policy --------------------------------------------------------------------------
 
 
 class Policy(_Model):
@@ -246,7 +464,7 @@ class Policy(_Model):
     overheat_c: Number = Field(default=88.0, gt=0, le=150)
     rails: Rails
     rules: tuple[Rule, ...] = Field(default=(), alias="rule")
-    _compiled: _Compiled = PrivateAttr(default_factory=lambda: _Compiled(()))
+    _compiled: _Derived = PrivateAttr(default_factory=_Derived)
 
     @model_validator(mode="after")
     def _check(self) -> Policy:
@@ -279,8 +497,8 @@ class Policy(_Model):
                 problems.append(
                     (
                         ("rule", i, "then", field, "set"),
-                        f"{fmt_price(value)} is outside rails.{field} "
-                        f"[{fmt_price(bounds.floor)}, {fmt_price(bounds.ceiling)}]",
+                        f"{format_price(value)} is outside rails.{field} "
+                        f"[{format_price(bounds.floor)}, {format_price(bounds.ceiling)}]",
                     )
                 )
         mrl = rule.then.mrl
@@ -293,16 +511,21 @@ class Policy(_Model):
             )
         return problems
 
-    def model_post_init(self, context: Any) -> None:
-        self._compiled = _Compiled(self.rules)
+    @property
+    def thresholds(self) -> Thresholds:
+        """idle_threshold and overheat_c, as the phases that apply them take them."""
+        return Thresholds(self.idle_threshold, self.overheat_c)
 
     @property
-    def compiled_rules(self) -> tuple[CompiledRule, ...]:
-        # One read of the private attribute: each costs a pydantic __getattr__ on this hot path.
-        compiled = self._compiled
-        if compiled.source is not self.rules:  # a model_copy with new rules
-            compiled = self._compiled = _Compiled(self.rules)
-        return compiled.rules
+    def compiled_form(self) -> object:
+        """What compile.compiled() last kept here (None at first); opaque to this module."""
+        # Read from pydantic's private store: `self._compiled` goes through the slow
+        # BaseModel.__getattr__, and decide() asks for this once per plan.
+        private = self.__pydantic_private__
+        return None if private is None else private["_compiled"].value
+
+    def keep_compiled_form(self, value: object) -> None:
+        self._compiled = _Derived(value)
 
     def window_keys(self) -> frozenset[WindowKey]:
         """Every windowed aggregate the rules read, for the agent to query from history."""
@@ -373,10 +596,12 @@ def _issues(exc: ValidationError) -> Sequence[Issue]:
 
 
 __all__ = [
+    "OPS_BY_KIND",
     "PRICE_FIELDS",
-    "CompiledRule",
+    "Condition",
     "Policy",
-    "PriceStep",
+    "PriceAction",
+    "PriceBounds",
     "Rails",
     "Rule",
     "load_policy",

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from clore_host.api.emulator import Emulator
-from clore_host.cli import api_cmd, main
-from clore_host.clock import FakeClock
+from clore_host.cli import main
+from clore_host.testing import Emulator, FakeClock
 
 from .conftest import OTHER_SECRET, SECRET, make_state
 
@@ -82,7 +81,7 @@ def test_api_config_against_emulate(emulate: str) -> None:
     assert wrong.returncode == 3
     assert wrong.stdout == ""
     assert wrong.stderr.splitlines() == [
-        "clore-host: server_config: API code 3 (invalid API token): check the token"
+        "clore-host: authentication failed: server_config: API code 3 (invalid API token)"
     ]
     assert OTHER_SECRET not in wrong.stderr
 
@@ -99,7 +98,7 @@ def test_api_config_against_emulate(emulate: str) -> None:
 
 @pytest.fixture
 def fake_cli_clock(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> FakeClock:
-    monkeypatch.setattr(api_cmd, "CLOCK", clock)
+    """The emulator's clock; the command's own client waits in real time, as a person's does."""
     for name in ("CLORE_API_URL", "CLORE_API_TOKEN", "CLORE_HOST_CONFIG", "CREDENTIALS_DIRECTORY"):
         monkeypatch.delenv(name, raising=False)
     return clock
@@ -120,6 +119,7 @@ def test_servers_listing(
         assert main(["api", "servers"]) == 0
         line = _one_line(capsys.readouterr().out)
         assert line.startswith("demo-rig  id 1  public  online  on-demand 0.0001 bitcoin/day")
+        fake_cli_clock.advance(1.0)  # the person types the next command
         assert main(["api", "servers", "--json"]) == 0
         servers = json.loads(capsys.readouterr().out)["servers"]
         assert [s["name"] for s in servers] == ["demo-rig"]
@@ -127,13 +127,18 @@ def test_servers_listing(
 
 
 def test_unreachable_exits_4(
-    fake_cli_clock: FakeClock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fake_cli_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     with Emulator(make_state(), clock=fake_cli_clock) as emu:
         url = emu.url
     monkeypatch.setenv("CLORE_API_URL", url)
     monkeypatch.setenv("CLORE_API_TOKEN", SECRET)
-    assert main(["--log-level", "error", "api", "config", "demo-rig"]) == 4
+    cfg = tmp_path / "config.toml"  # no retries: their backoff would wait in real time
+    cfg.write_text('[server]\nname = "demo-rig"\n[api]\nretries = 0\n[state]\ndir = "state"\n')
+    assert main(["--log-level", "error", "api", "config", "demo-rig", "--config", str(cfg)]) == 4
     assert _one_line(capsys.readouterr().err).startswith(
         "clore-host: API unavailable, nothing changed: server_config: cannot connect to"
     )

@@ -11,11 +11,9 @@ import httpx
 import pytest
 
 from clore_host.api import (
-    Answer,
     ApiUnreachable,
     CloreClient,
     CloreError,
-    Connection,
     CreateOrder,
     HttpStatusError,
     InvalidInput,
@@ -25,9 +23,7 @@ from clore_host.api import (
     Token,
     TooManyRequests,
 )
-from clore_host.api.connection import server_config_request
-from clore_host.api.emulator import Emulator
-from clore_host.clock import FakeClock
+from clore_host.testing import Emulator, FakeClock
 
 from .conftest import SECRET, ClientFactory
 
@@ -369,58 +365,3 @@ def test_shared_state_dir_spaces_two_clients(
     a.wallets()
     times = [r.time for r in emulator.requests]
     assert [y - x for x, y in itertools.pairwise(times)] == [1.0, 1.0]
-
-
-# -- an answer given in advance (a one-shot run's early read) ---------------------------------
-
-
-def _client_over(emulator: Emulator, clock: FakeClock, first: Any, retries: int = 3) -> CloreClient:
-    connection = Connection(emulator.url, Token(SECRET), clock=clock)
-    return CloreClient(connection, retries=retries, first=first)
-
-
-def test_an_answer_in_advance_stands_for_the_first_attempt(
-    emulator: Emulator, clock: FakeClock
-) -> None:
-    connection = Connection(emulator.url, Token(SECRET), clock=clock)
-    request = server_config_request("demo-rig")
-    answer = connection.exchange(request)
-    with CloreClient(connection, first=(request, answer)) as client:
-        assert client.server_config("demo-rig").config.name == "demo-rig"
-        assert len(emulator.requests) == 1  # the advance one; nothing sent again
-        client.server_config("demo-rig")  # the next one is sent, spaced by the same limiter
-    assert [r.code for r in emulator.requests] == [0, 0]
-
-
-def test_an_answer_in_advance_for_another_request_is_dropped(
-    emulator: Emulator, clock: FakeClock
-) -> None:
-    request = server_config_request("demo-rig")
-    answer = Answer("0", {"code": 0, "config": {"name": "stale"}})
-    with _client_over(emulator, clock, (request, answer)) as client:
-        client.wallets()
-        # Only the first attempt may use it: a matching request later is sent for real.
-        assert client.server_config("demo-rig").config.name == "demo-rig"
-    assert [r.endpoint for r in emulator.requests] == ["wallets", "server_config"]
-
-
-def test_a_failed_answer_in_advance_is_retried_after_its_retry_after(
-    emulator: Emulator, clock: FakeClock
-) -> None:
-    request = server_config_request("demo-rig")
-    answer = Answer("http_429", TooManyRequests("server_config", 7.0))
-    start = clock.now()
-    with _client_over(emulator, clock, (request, answer)) as client:
-        assert client.server_config("demo-rig").config.name == "demo-rig"
-    assert clock.now() - start >= 7.0
-    assert len(emulator.requests) == 1  # the retry; the advance answer was not sent again
-
-
-def test_an_error_answered_in_advance_is_raised_without_a_request(
-    emulator: Emulator, clock: FakeClock
-) -> None:
-    request = server_config_request("demo-rig")
-    answer = Answer("2", InvalidInput("server_config", 2, "no such server"))
-    with _client_over(emulator, clock, (request, answer)) as client, pytest.raises(InvalidInput):
-        client.server_config("demo-rig")
-    assert len(emulator.requests) == 0

@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clore_host.api.emulator import Emulator, default_state, load_state
-from clore_host.clock import FakeClock
+from clore_host.testing import Emulator, FakeClock, default_state, load_state
 
 from .conftest import OTHER_SECRET, SECRET, make_state
 

@@ -26,8 +26,7 @@ from clore_host.api import (
     RateLimited,
     TooManyRequests,
 )
-from clore_host.api.emulator import Emulator
-from clore_host.clock import FakeClock
+from clore_host.testing import Emulator, FakeClock
 
 from .conftest import OTHER_SECRET, SECRET, ClientFactory
 

@@ -9,7 +9,7 @@ import pytest
 
 from clore_host.api import CloreError, RateLimiter
 from clore_host.api.ratelimit import LOCK_NAME
-from clore_host.clock import FakeClock
+from clore_host.testing import FakeClock
 
 
 def _entry_times(

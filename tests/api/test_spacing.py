@@ -13,8 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from clore_host.api.emulator import Emulator
 from clore_host.clock import SystemClock
+from clore_host.testing import Emulator
 
 from .conftest import SECRET, make_state
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from clore_host.api.emulator import Emulator, default_state
 from clore_host.cli import main
 from clore_host.config import load_config
+from clore_host.testing import Emulator, default_state
 
 TOKEN = "init-secret-7c1d"
 
@@ -76,7 +76,7 @@ def test_a_refused_token_exits_3_and_writes_nothing(
     target = tmp_path / "config.toml"
     assert main(["init", "--config", str(target)]) == 3
     err = capsys.readouterr().err
-    assert "refused this token" in err and "wrong-token" not in err
+    assert "authentication failed" in err and "wrong-token" not in err
     assert not target.exists() and not (tmp_path / "token").exists()
 
 
@@ -109,7 +109,7 @@ def test_a_config_path_under_a_file_is_one_clear_line(
     api: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "afile").write_text("")
-    assert main(["init", "--config", str(tmp_path / "afile" / "config.toml")]) == 2
+    assert main(["init", "--config", str(tmp_path / "afile" / "config.toml")]) == 4
     err = capsys.readouterr().err
     assert err.startswith("clore-host: cannot write") and len(err.strip().splitlines()) == 1
 

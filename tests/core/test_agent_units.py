@@ -6,9 +6,14 @@ import math
 
 import pytest
 
-from clore_host.agent import ServerDataError, current_settings, rental_status_of, same_settings
 from clore_host.api import ServerConfig
 from clore_host.facts import Settings
+from clore_host.observe.server import (
+    ServerDataError,
+    current_settings,
+    rental_status_of,
+    same_settings,
+)
 
 
 def config(**fields: object) -> ServerConfig:
@@ -65,9 +70,9 @@ def test_same_settings_tolerates_rounding_of_prices_only() -> None:
 def test_a_state_directory_failure_is_unavailable_with_the_file_named() -> None:
     import errno
 
-    from clore_host.agent import classify_error
+    from clore_host.errors import describe
 
-    code, line = classify_error(OSError(errno.ENOSPC, "No space left on device", "/var/lib/x"))
+    code, line = describe(OSError(errno.ENOSPC, "No space left on device", "/var/lib/x"))
     assert code == 4
     assert (
         line == "state directory unavailable (/var/lib/x), nothing changed: No space left on device"

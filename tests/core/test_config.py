@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from clore_host.config import load_config
-from clore_host.config_file import DEFAULT_CONFIG_PATH, config_path
+from clore_host.config import DEFAULT_CONFIG_PATH, config_path, load_config
 from clore_host.shipped import shipped_dir
 from clore_host.validation import InputFileError
 

@@ -14,7 +14,7 @@ def test_status_and_history_show_the_applied_change_and_its_reasons(rig: Rig) ->
     status = rig.cli("status")
     assert status.returncode == 0, status.stderr
     assert f"server      {SERVER} (not rented)" in status.stdout
-    assert "on_demand=0.00011 spot=5.5e-05 availability=on mrl=72h" in status.stdout
+    assert "on_demand=0.00011000 spot=0.00005500 availability=on mrl=72h" in status.stdout
     assert 'rule "test raise"' in status.stdout
     doc = json.loads(rig.cli("status", "--json").stdout)
     assert doc["settings"] == {

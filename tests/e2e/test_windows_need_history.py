@@ -6,9 +6,8 @@ from pathlib import Path
 
 from clore_host.agent import Agent
 from clore_host.api import CloreClient, Token
-from clore_host.api.emulator import Emulator, default_state
-from clore_host.clock import FakeClock
 from clore_host.config import load_config
+from clore_host.testing import Emulator, FakeClock, default_state
 
 POLICY = """
 version = 1

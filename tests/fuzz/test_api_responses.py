@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clore_host.agent import current_settings, rental_status_of
 from clore_host.api import CloreClient, CloreError, SetServerSettings, Token
-from clore_host.clock import FakeClock
+from clore_host.observe.server import current_settings, rental_status_of
+from clore_host.testing import FakeClock
 
 TOKEN = "fuzz-secret-token-77c2e0"
 FUZZ = settings(

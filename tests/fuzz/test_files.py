@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clore_host.config import load_config
-from clore_host.gpu.scenario import load_scenario
 from clore_host.policy import load_policy, parse_policy
+from clore_host.testing import load_scenario
 from clore_host.validation import InputFileError
 
 from .toml_text import DURATIONS, NUMBERS, RAW, TEXT, VALUES, WORDS, render, table

@@ -15,9 +15,8 @@ from clore_host.gpu import (
     NvmlLibraryNotFound,
     open_backend,
 )
-from clore_host.gpu.fake import FakeBackend
-from clore_host.gpu.scenario import Scenario, load_scenario
 from clore_host.shipped import shipped_dir
+from clore_host.testing import FakeBackend, Scenario, load_scenario
 from clore_host.validation import InputFileError
 
 TINY = 0.2

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from clore_host.cli import main
-from clore_host.exitcodes import EXIT_INVALID, EXIT_OK
+from clore_host.errors import EXIT_INVALID, EXIT_OK
 
 
 def _config(tmp_path, gpu_section: str):

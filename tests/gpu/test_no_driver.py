@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from clore_host.exitcodes import EXIT_UNAVAILABLE
+from clore_host.errors import EXIT_UNAVAILABLE
 from clore_host.gpu import NvmlLibraryNotFound, open_backend
 
 

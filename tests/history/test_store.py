@@ -1,26 +1,31 @@
-"""The history store as a file: restarts, the audit trail, state, and clear failures."""
+"""The history store as a file: opening, restarts, older files, the connection, clear failures."""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sqlite3
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from clore_host.facts import GpuNow, HostNow, PriorState, Settings, WindowKey
-from clore_host.history import MAX_DECISIONS, History, HistoryError
+from clore_host.facts import GpuNow, PriorState, WindowKey
+from clore_host.history import Connect, History, HistoryError
 
-T0 = 1_767_225_600.0
-A = Settings(on_demand=10.0, spot=5.0, availability=True, mrl=72)
+from .factories import T0, A, fill
 
 
-def fill(history: History, start: float, count: int, every: float = 10.0) -> None:
-    for i in range(count):
-        gpus = [
-            GpuNow(index=g, utilization=float((i + g) % 100), temperature=60.0) for g in range(2)
-        ]
-        history.record_sample(start + i * every, gpus, HostNow(cpu_percent=5.0))
+def keeping(kept: list[sqlite3.Connection]) -> Connect:
+    """A connection factory that hands the store a plain connection and keeps it."""
+
+    def connect(name: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(name, check_same_thread=False)
+        kept.append(conn)
+        return conn
+
+    return connect
 
 
 def test_a_restart_keeps_samples_rollups_and_the_audit_trail(tmp_path):
@@ -48,58 +53,78 @@ def test_a_restart_keeps_samples_rollups_and_the_audit_trail(tmp_path):
         assert history.window(WindowKey("utilization", "max", 6000), T0 + 5990) == {0: 99, 1: 99}
 
 
-def test_audit_trail_and_prior_state(tmp_path):
-    with History.open(tmp_path / "history.db") as history:
-        assert history.last_change() is None
-        assert history.prior_state() == PriorState()
-        price = history.record_change(T0, "rig", A, A._replace(spot=6.0), ["spot up"])
-        history.mark_change(price, "applied", T0 + 2)
-        hidden = history.record_change(T0 + 100, "rig", A, A._replace(availability=False), ["hot"])
-        history.mark_change(hidden, "applied", T0 + 101)
-        lost = history.record_change(T0 + 200, "rig", A, A._replace(on_demand=1.0), ["x"])
-        history.mark_change(lost, "abandoned", T0 + 201)
-        pending = history.record_change(T0 + 300, "rig", A, A._replace(mrl=24), ["mrl"])
-        assert [c.id for c in history.changes()] == [price, hidden]
-        assert [c.id for c in history.changes(since=T0 + 50)] == [hidden]
-        assert [c.id for c in history.changes(status=None)] == [price, hidden, lost, pending]
-        assert [c.id for c in history.pending_changes()] == [pending]
-        last = history.last_change()
-        assert last is not None and last.id == pending and last.status == "pending"
-        assert last.before == A and last.after == A._replace(mrl=24) and last.reasons == ("mrl",)
-        assert isinstance(last.after.availability, bool) and isinstance(last.after.mrl, int)
-        # An abandoned change moved nothing; the last applied price change was `price`,
-        # timed by when it was applied (T0 + 2), not when it was decided (T0).
-        assert history.prior_state() == PriorState(
-            last_price_change=T0 + 2, availability_since=T0 + 101
-        )
-        with pytest.raises(HistoryError, match="no change #999"):
-            history.mark_change(999, "applied", T0)
-        with pytest.raises(ValueError, match="unknown change status"):
-            history.mark_change(price, "done", T0)
-
-
-def test_decisions_are_bounded(tmp_path):
-    with History.open(tmp_path / "history.db") as history:
-        assert history.last_decision() is None
-        for i in range(MAX_DECISIONS + 50):
-            history.record_decision(T0 + i, {"i": i})
-        assert history.last_decision() == (T0 + MAX_DECISIONS + 49, {"i": MAX_DECISIONS + 49})
-    with sqlite3.connect(tmp_path / "history.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM decision").fetchone()[0] == MAX_DECISIONS
-
-
-def test_state_values_round_trip_as_json(tmp_path):
-    with History.open(tmp_path / "history.db") as history:
-        assert history.get_state("missing") is None
-        history.set_state("k", [1, "two", {"three": 3.0}])
-        history.set_state("k", {"replaced": True})
-        assert history.get_state("k") == {"replaced": True}
-
-
 def test_the_file_is_in_wal_mode(tmp_path):
     History.open(tmp_path / "history.db").close()
     with sqlite3.connect(tmp_path / "history.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# -- the connection a caller supplies -------------------------------------------------------------
+
+
+def test_a_supplied_connection_is_the_one_used_and_set_up_for_the_store(tmp_path):
+    kept: list[sqlite3.Connection] = []
+    with History.open(tmp_path / "history.db", busy_timeout=0.25, connect=keeping(kept)) as h:
+        [conn] = kept
+        # The store runs its own transactions and waits busy_timeout for a lock.
+        assert conn.isolation_level is None
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 250
+        h.set_state("k", 1)
+        assert conn.execute("SELECT value FROM state WHERE key = 'k'").fetchone() == ("1",)
+    with pytest.raises(sqlite3.ProgrammingError):  # closed with the history
+        conn.execute("SELECT 1")
+
+
+def test_a_failing_connection_factory_is_reported(tmp_path):
+    def connect(name: str) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{name}?mode=ro", uri=True)  # the file does not exist
+
+    with pytest.raises(HistoryError, match="cannot be written"):
+        History.open(tmp_path / "history.db", connect=connect)
+
+
+def test_a_full_disk_is_reported_and_earlier_history_stays_readable(tmp_path):
+    path = tmp_path / "history.db"
+    kept: list[sqlite3.Connection] = []
+    with History.open(path, connect=keeping(kept)) as history:
+        fill(history, T0, 10)
+        [conn] = kept  # SQLite's page limit is per connection: set on the history's own
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(HistoryError, match="disk is full") as info:
+            fill(history, T0 + 100, 500)
+        assert str(path.parent) in str(info.value)
+        # The failed write rolled back; what was there is intact and readable.
+        assert history.coverage(T0 + 100) == 100
+        assert history.window(WindowKey("temperature", "avg", 95), T0 + 90) == {0: 60, 1: 60}
+
+
+class NoSpaceConnection(sqlite3.Connection):
+    """A connection whose statements fail as on a full disk once `full` is set."""
+
+    full = False
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if self.full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().execute(sql, parameters)
+
+
+def test_a_full_disk_from_the_os_is_reported(tmp_path):
+    kept: list[NoSpaceConnection] = []
+
+    def connect(name: str) -> sqlite3.Connection:
+        kept.append(sqlite3.connect(name, factory=NoSpaceConnection))
+        return kept[-1]
+
+    with History.open(tmp_path / "history.db", connect=connect) as history:
+        kept[0].full = True
+        with pytest.raises(HistoryError, match="disk is full"):
+            history.get_state("x")
+        kept[0].full = False
+
+
+# -- clear failures -------------------------------------------------------------------------------
 
 
 def test_a_corrupt_file_is_reported_not_replaced(tmp_path):
@@ -146,33 +171,6 @@ def test_a_locked_database_is_reported_after_the_busy_timeout(tmp_path):
         fill(history, T0, 1)  # fine once the other writer is gone
 
 
-def test_a_full_disk_is_reported_and_earlier_history_stays_readable(tmp_path):
-    path = tmp_path / "history.db"
-    with History.open(path) as history:
-        fill(history, T0, 10)
-        pages = history._conn.execute("PRAGMA page_count").fetchone()[0]
-        history._conn.execute(f"PRAGMA max_page_count = {pages}")
-        with pytest.raises(HistoryError, match="disk is full") as info:
-            fill(history, T0 + 100, 500)
-        assert str(path.parent) in str(info.value)
-        # The failed write rolled back; what was there is intact and readable.
-        assert history.coverage(T0 + 100) == 100
-        assert history.window(WindowKey("temperature", "avg", 95), T0 + 90) == {0: 60, 1: 60}
-
-
-def test_a_full_disk_from_the_os_is_reported(tmp_path, monkeypatch):
-    with History.open(tmp_path / "history.db") as history:
-
-        class NoSpace:
-            def __getattr__(self, name):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-        monkeypatch.setattr(history, "_conn", NoSpace())
-        with pytest.raises(HistoryError, match="disk is full"):
-            history.get_state("x")
-        monkeypatch.undo()
-
-
 def test_an_unusable_directory_is_reported(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
@@ -188,6 +186,19 @@ def test_an_unwritable_directory_is_reported(tmp_path):
         History.open(locked / "history.db")
 
 
+def test_retention_must_be_positive(tmp_path):
+    with pytest.raises(ValueError):
+        History.open(tmp_path / "history.db", raw_retention=0)
+
+
+def test_rollups_shorter_lived_than_raw_samples_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="rollup retention"):
+        History.open(tmp_path / "history.db", raw_retention=7200, rollup_retention=3600)
+
+
+# -- files from other versions --------------------------------------------------------------------
+
+
 def test_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "history.db"
     History.open(path).close()
@@ -197,75 +208,96 @@ def test_a_newer_schema_is_refused(tmp_path):
         History.open(path)
 
 
-def test_retention_must_be_positive(tmp_path):
-    with pytest.raises(ValueError):
-        History.open(tmp_path / "history.db", raw_retention=0)
+# The metrics and the host fields as the previous version (schema 1, with a `host` table) knew them.
+V1_METRICS = (
+    "utilization",
+    "memory_utilization",
+    "temperature",
+    "power",
+    "power_limit",
+    "memory_used",
+    "fan",
+    "sm_clock",
+    "mem_clock",
+)
+V1_HOST = ("cpu_percent", "load1", "mem_percent", "disk_free_mib", "uptime_s")
 
 
-def test_a_second_process_sees_the_writers_rollups_and_pruning(tmp_path):
+def write_v1_file(path: Path) -> None:
+    """A database as the previous version left it: ten minutes of one GPU at 40 % (the first
+    nine rolled up), a host reading each sample, an applied change, a decision and a state."""
+    raw = ", ".join(f"{m} REAL" for m in V1_METRICS)
+    host = ", ".join(f"{f} REAL" for f in V1_HOST)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute(
+            f"CREATE TABLE raw (ts REAL NOT NULL, gpu INTEGER NOT NULL, {raw}, "
+            "PRIMARY KEY (ts, gpu)) WITHOUT ROWID"
+        )
+        for m in V1_METRICS:
+            db.execute(
+                f"CREATE TABLE rollup_{m} (minute INTEGER NOT NULL, gpu INTEGER NOT NULL, "
+                "n INTEGER NOT NULL, total REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL, "
+                "p95 REAL NOT NULL, PRIMARY KEY (minute, gpu)) WITHOUT ROWID"
+            )
+        db.execute(f"CREATE TABLE host (ts REAL PRIMARY KEY, {host}) WITHOUT ROWID")
+        db.execute(
+            "CREATE TABLE change (id INTEGER PRIMARY KEY, ts REAL NOT NULL, server TEXT NOT NULL, "
+            "before TEXT NOT NULL, after TEXT NOT NULL, reasons TEXT NOT NULL, "
+            "status TEXT NOT NULL, status_ts REAL)"
+        )
+        db.execute("CREATE INDEX change_status ON change (status, ts)")
+        db.execute(
+            "CREATE TABLE decision (id INTEGER PRIMARY KEY, ts REAL NOT NULL, "
+            "summary TEXT NOT NULL)"
+        )
+        db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute(
+            "INSERT INTO meta VALUES ('schema', '1'), ('rolled_until', ?)", (repr(T0 + 540),)
+        )
+        for i in range(60):  # every 10 s for ten minutes
+            db.execute("INSERT INTO raw (ts, gpu, utilization) VALUES (?, 0, 40.0)", (T0 + i * 10,))
+            db.execute("INSERT INTO host (ts, cpu_percent) VALUES (?, 5.0)", (T0 + i * 10,))
+        for minute in range(9):
+            db.execute(
+                "INSERT INTO rollup_utilization VALUES (?, 0, 6, 240.0, 40.0, 40.0, 40.0)",
+                (T0 + minute * 60,),
+            )
+        db.execute(
+            "INSERT INTO change (ts, server, before, after, reasons, status, status_ts) "
+            "VALUES (?, 'rig', ?, ?, '[\"busy\"]', 'applied', ?)",
+            (T0, json.dumps(A._asdict()), json.dumps(A._replace(spot=6.0)._asdict()), T0 + 2),
+        )
+        db.execute("INSERT INTO decision (ts, summary) VALUES (?, '{\"changed\": true}')", (T0,))
+        db.execute("INSERT INTO state VALUES ('rental_status', '\"spot\"')")
+
+
+def test_a_file_from_the_previous_version_opens_and_works(tmp_path):
     path = tmp_path / "history.db"
-    key = WindowKey("utilization", "avg", 3000)
-    with (
-        History.open(path, raw_retention=600) as reader,
-        History.open(path, raw_retention=600) as writer,
-    ):
-        fill(writer, T0, 60)
-        assert reader.window(key, T0 + 590) == writer.window(key, T0 + 590)
-        fill(writer, T0 + 600, 300)  # the writer rolls up and prunes the raw samples
-        expected = writer.window(key, T0 + 3590)
-        assert expected == {0: pytest.approx(49.9, abs=0.5), 1: pytest.approx(50, abs=0.5)}
-        assert reader.window(key, T0 + 3590) == expected
-        reader.record_sample(T0 + 3600, [GpuNow(index=0, utilization=1.0)])
-        assert reader.window(key, T0 + 3600) == writer.window(key, T0 + 3600)
+    write_v1_file(path)
+    with History.open(path) as history:
+        assert history.window(WindowKey("utilization", "avg", 600), T0 + 590) == {0: 40.0}
+        assert history.idle_for(50, T0 + 590) == 590
+        assert history.coverage(T0 + 590) == 590
+        [change] = history.changes()
+        assert change.after == A._replace(spot=6.0) and change.reasons == ("busy",)
+        assert history.prior_state() == PriorState(last_price_change=T0 + 2)
+        assert history.last_decision() == (T0, {"changed": True})
+        assert history.get_state("rental_status") == "spot"
+        # It goes on recording and rolling up; the retired host table is left as it was.
+        history.record_sample(T0 + 600, [GpuNow(index=0, utilization=80.0)])
+        history.record_sample(T0 + 660, [GpuNow(index=0, utilization=80.0)])
+        assert history.window(WindowKey("utilization", "max", 3600), T0 + 660) == {0: 80.0}
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM host").fetchone()[0] == 60
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "1"
+        rolled = db.execute("SELECT COUNT(*) FROM rollup_utilization").fetchone()[0]
+        assert rolled == 11  # the open tenth minute and the one at T0 + 600 rolled up
 
 
-def test_a_recreated_database_keeps_the_rails_counting(tmp_path):
-    path = tmp_path / "history.db"
-    with History.open(path, now=T0) as history:
-        change = history.record_change(T0, "rig", A, A._replace(on_demand=0.2), ("r",))
-        history.mark_change(change, "applied", T0)
-        assert history.prior_state().last_price_change == T0
-    for suffix in ("", "-wal", "-shm"):
-        (tmp_path / f"history.db{suffix}").unlink(missing_ok=True)
-    with History.open(path, now=T0 + 50) as history:  # deleted, then recreated
-        assert history.prior_state() == PriorState(T0 + 50, T0 + 50)
-    with History.open(path, now=T0 + 99) as history:  # reopened: not recreated again
-        assert history.prior_state() == PriorState(T0 + 50, T0 + 50)
-    fresh = tmp_path / "fresh" / "history.db"
-    with History.open(fresh, now=T0) as history:  # a first start has nothing to keep
-        assert history.prior_state() == PriorState()
-
-
-def test_p95_on_a_database_younger_than_the_window_is_exact(tmp_path):
-    # Found in review: a young database used the per-minute approximation, not raw samples.
-    with History.open(tmp_path / "history.db") as history:
-        for i in range(180):  # 30 minutes every 10 s, one spike every 10 minutes
-            util = 100.0 if i % 60 == 0 else 0.0
-            history.record_sample(T0 + i * 10, [GpuNow(index=0, utilization=util)])
-        now = T0 + 179 * 10
-        assert history.window(WindowKey("utilization", "p95", 3600.0), now) == {0: 0.0}
-        assert history.window(WindowKey("utilization", "max", 3600.0), now) == {0: 100.0}
-
-
-def test_prior_state_counts_only_the_named_server(tmp_path):
-    with History.open(tmp_path / "history.db") as history:
-        change = history.record_change(T0, "rig-b", A, A._replace(on_demand=11.0), ("r",))
-        history.mark_change(change, "applied", T0 + 1)
-        assert history.prior_state("rig-a") == PriorState()
-        assert history.prior_state("rig-b") == PriorState(last_price_change=T0 + 1)
-        assert history.prior_state() == PriorState(last_price_change=T0 + 1)
-
-
-def test_rollups_shorter_lived_than_raw_samples_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="rollup retention"):
-        History.open(tmp_path / "history.db", raw_retention=7200, rollup_retention=3600)
-
-
-def test_samples_without_utilization_do_not_make_a_rig_idle(tmp_path):
-    # Found in review: hours of samples from a card that reports no utilization read as idle.
-    with History.open(tmp_path / "history.db") as history:
-        for i in range(7 * 60):
-            history.record_sample(T0 + i * 60, [GpuNow(index=0, temperature=40.0)])
-        assert history.idle_for(10.0, T0 + 7 * 3600) is None
-        history.record_sample(T0 + 7 * 3600, [GpuNow(index=0, utilization=1.0)])
-        assert history.idle_for(10.0, T0 + 7 * 3600 + 60) == 60.0
+def test_a_new_file_has_no_host_table(tmp_path):
+    History.open(tmp_path / "history.db").close()
+    with sqlite3.connect(tmp_path / "history.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "host" not in tables and {"raw", "change", "decision", "state"} <= tables

@@ -8,14 +8,14 @@ import subprocess
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from clore_host.clock import FakeClock
 from clore_host.facts import Settings
 from clore_host.gpu import GpuReading, GpuSnapshot
-from clore_host.metrics import KNOWN_THROTTLE_REASONS, AgentMetrics, parse_listen, rule_name
-from clore_host.policy import Policy
+from clore_host.metrics import KNOWN_THROTTLE_REASONS, AgentMetrics, parse_listen
+from clore_host.policy import Policy, parse_policy
+from clore_host.testing import FakeClock
 
 from .conftest import cycle_result, make_facts
 
@@ -233,17 +233,42 @@ def test_instances_do_not_share_series() -> None:
     assert AgentMetrics(shared).registry is shared
 
 
-@pytest.mark.parametrize(
-    ("reason", "name"),
-    [
-        ('rule "idle discount" (idle for 7h12m)', "idle discount"),
-        ('rule "a (b)" (x "y")', "a (b)"),
-        ("clamped to floor 0.00006", "clamped to floor 0.00006"),
-        ('rule "" (always)', 'rule ""'),
-    ],
-)
-def test_rule_name(reason: str, name: str) -> None:
-    assert rule_name(reason) == name
+# Rule names the old regular expression over the plan's words got wrong (`say "hi" now`
+# was counted as `say `): quotes, parentheses, non-ASCII letters, a quote right after a space.
+ODD_NAMES = ('say "hi" (now)', "Ölpreis hoch", "a (b)", 'idle "discount"', "spät — 夜")
+
+
+def test_rule_metrics_count_rule_names_as_written(clock: FakeClock) -> None:
+    rules = [
+        {"name": ODD_NAMES[0], "then": {"on_demand": {"scale": 0.95}}},
+        {"name": ODD_NAMES[1], "then": {"spot": {"scale": 0.95}}},
+        {"name": ODD_NAMES[2], "then": {"mrl": 48}},
+        {"name": ODD_NAMES[3], "then": {"on_demand": {"scale": 0.98}, "mrl": 48}},
+        {"name": ODD_NAMES[4], "then": {"availability": True}},  # acts, changes nothing
+    ]
+    rails = {
+        "on_demand": {"floor": 0.0001, "ceiling": 0.001},
+        "spot": {"floor": 0.00005, "ceiling": 0.0005},
+    }
+    policy = parse_policy({"version": 1, "rails": rails, "rule": rules})
+    metrics = AgentMetrics()
+    result = cycle_result(policy, make_facts(clock))
+    assert result.outcome == "changed"
+    metrics.observe_cycle(result)
+    metrics.observe_cycle(result)
+
+    def counted(metric: str) -> dict[str, float]:
+        text = generate_latest(metrics.registry).decode()
+        return {
+            s.labels["rule"]: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == metric
+        }
+
+    assert counted("clore_host_rule_decisions_total") == dict.fromkeys(ODD_NAMES, 2.0)
+    applied = dict.fromkeys(ODD_NAMES[:4], 2.0)
+    assert counted("clore_host_rule_changes_applied_total") == applied
 
 
 def test_serves_only_on_the_given_address(served) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from clore_host.clock import FakeClock
 from clore_host.policy import Policy
+from clore_host.testing import FakeClock
 from clore_host.webhook import MAX_IN_FLIGHT, Webhook, change_payload, health_payload
 
 from .conftest import cycle_result, make_facts

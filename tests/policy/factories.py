@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from clore_host.facts import Facts, GpuNow, HostNow, LocalTime, RentalStatus, Settings, WindowKey
 from clore_host.policy import Policy, parse_policy
@@ -55,3 +55,12 @@ def rails(**overrides: Any) -> dict[str, Any]:
 
 def make_policy(rules: Sequence[dict[str, Any]], **rail_overrides: Any) -> Policy:
     return parse_policy({"version": 1, "rails": rails(**rail_overrides), "rule": list(rules)})
+
+
+class _Reason(Protocol):
+    def words(self) -> str: ...
+
+
+def words(reasons: Iterable[_Reason]) -> tuple[str, ...]:
+    """Rule reasons (or skipped rules) as the plan lines show them."""
+    return tuple(r.words() for r in reasons)

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from clore_host.facts import GpuNow, PriorState, Settings
-from clore_host.policy import decide, make_plan
+from clore_host.policy import FactSeen, RuleReason, RuleSkipped, decide, make_plan
 
-from .factories import BASE, make_facts, make_policy
+from .factories import BASE, make_facts, make_policy, words
 
 IDLE = {
     "all": [
@@ -28,7 +28,8 @@ def test_two_scales_multiply_in_file_order() -> None:
     )
     proposal = decide(policy, make_facts())
     assert proposal.target.on_demand == pytest.approx(0.0001 * 0.9 * 0.5)
-    assert proposal.rules["on_demand"] == ('rule "a" (always)', 'rule "b" (always)')
+    assert proposal.rule_reasons["on_demand"] == (RuleReason("a"), RuleReason("b"))
+    assert words(proposal.rule_reasons["on_demand"]) == ('rule "a" (always)', 'rule "b" (always)')
 
 
 def test_later_set_replaces_earlier_and_step_is_percent() -> None:
@@ -76,8 +77,13 @@ def test_reason_names_the_rule_and_fact_values() -> None:
         [{"name": "idle discount", "when": IDLE, "then": {"spot": {"scale": 0.9}}}]
     )
     proposal = decide(policy, make_facts(idle_for=7 * 3600 + 12 * 60))
-    assert proposal.rules["spot"] == ('rule "idle discount" (not rented, idle for 7h12m)',)
-    assert proposal.rules["on_demand"] == ()
+    # The reason is data: the rule and the values its `when` saw; words only when shown.
+    seen = (FactSeen("rental_status", "not_rented"), FactSeen("idle_for", 7 * 3600 + 12 * 60))
+    assert proposal.rule_reasons["spot"] == (RuleReason("idle discount", seen),)
+    assert words(proposal.rule_reasons["spot"]) == (
+        'rule "idle discount" (not rented, idle for 7h12m)',
+    )
+    assert proposal.rule_reasons["on_demand"] == ()
 
 
 def test_unknown_fact_never_matches_and_says_no_data() -> None:
@@ -86,7 +92,12 @@ def test_unknown_fact_never_matches_and_says_no_data() -> None:
     )
     proposal = decide(policy, make_facts(idle_for=None))
     assert proposal.target == BASE
-    assert proposal.skipped["spot"] == ('rule "idle discount" skipped (no data: idle_for)',)
+    assert proposal.skipped_rules["spot"] == (
+        RuleSkipped("idle discount", (FactSeen("idle_for", None),)),
+    )
+    assert words(proposal.skipped_rules["spot"]) == (
+        'rule "idle discount" skipped (no data: idle_for)',
+    )
     plan = make_plan(policy, make_facts(idle_for=None), prior=PriorState())
     assert plan.fields["spot"].explain() == (
         'spot 0.000050 unchanged: rule "idle discount" skipped (no data: idle_for)'
@@ -114,9 +125,9 @@ def test_any_explains_only_the_branches_that_matched() -> None:
         ]
     )
     facts = make_facts(expected=2)
-    assert decide(policy, facts).rules["availability"] == (
-        'rule "fault" (GPUs missing: 1 of 2 seen)',
-    )
+    reasons = decide(policy, facts).rule_reasons["availability"]
+    assert reasons == (RuleReason("fault", (FactSeen("gpus_missing", True, (1, 2)),)),)
+    assert words(reasons) == ('rule "fault" (GPUs missing: 1 of 2 seen)',)
 
 
 def test_a_matched_fault_rule_keeps_its_force_until_a_rule_turns_availability_on() -> None:

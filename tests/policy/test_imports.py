@@ -1,4 +1,4 @@
-"""The policy package sees only Facts: no API, GPU, history or config imports."""
+"""The policy package's import boundary, exactly as its docstring states it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from pathlib import Path
 import clore_host.policy
 
 FORBIDDEN = ("clore_host.api", "clore_host.gpu", "clore_host.history", "clore_host.config")
-ALLOWED_PROJECT = {"clore_host.facts", "clore_host.duration", "clore_host.validation"}
+# Project modules the package may import from, and the names it may take (None: any).
+ALLOWED_PROJECT: dict[str, frozenset[str] | None] = {
+    "clore_host.facts": None,
+    "clore_host.duration": None,
+    "clore_host.validation": frozenset(
+        {"Issue", "InputFileError", "issues_from_validation", "load_toml"}
+    ),
+}
 ALLOWED_THIRD_PARTY = {"pydantic", "pydantic_core"}
 PACKAGE = Path(clore_host.policy.__file__).parent
 
@@ -26,30 +33,56 @@ def test_importing_the_policy_loads_no_forbidden_module() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def _imports(path: Path) -> set[str]:
-    """Absolute names of the modules a file imports (relative imports resolved)."""
-    names: set[str] = set()
+def _imports(path: Path) -> list[tuple[str, tuple[str, ...] | None]]:
+    """(absolute module, names taken from it, or None for `import module`) of each import."""
+    out: list[tuple[str, tuple[str, ...] | None]] = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            out.extend((alias.name, None) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
+            names = tuple(alias.name for alias in node.names)
             if node.level == 0:
-                names.add(node.module or "")
+                out.append((node.module or "", names))
             else:
                 base = ["clore_host", "policy"][: 2 - (node.level - 1)]
-                names.add(".".join([*base, *([node.module] if node.module else [])]))
-    return names
+                out.append((".".join([*base, *([node.module] if node.module else [])]), names))
+    return out
 
 
-def test_policy_modules_import_only_stdlib_pydantic_and_facts() -> None:
+def test_policy_modules_import_only_what_the_docstring_lists() -> None:
     files = sorted(PACKAGE.glob("*.py"))
     assert len(files) > 3
     for path in files:
-        for name in _imports(path):
-            top = name.split(".")[0]
-            if name.startswith("clore_host.policy") or name in ALLOWED_PROJECT:
+        for module, names in _imports(path):
+            where = f"{path.name} imports {module} {names or ''}"
+            if module.startswith("clore_host.policy"):
                 continue
-            assert top != "clore_host", f"{path.name} imports {name}"
-            assert top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY, (
-                f"{path.name} imports {name}"
-            )
+            if module in ALLOWED_PROJECT:
+                allowed = ALLOWED_PROJECT[module]
+                assert names is not None, where  # names, never the module
+                assert allowed is None or set(names) <= allowed, where
+                continue
+            top = module.split(".")[0]
+            assert top != "clore_host", where
+            assert top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY, where
+
+
+def test_the_docstring_states_the_boundary() -> None:
+    doc = " ".join((clore_host.policy.__doc__ or "").split())
+    for module, names in ALLOWED_PROJECT.items():
+        assert module in doc, module
+        for name in names or ():
+            assert name in doc, name
+
+
+def test_only_load_policy_reads_a_file() -> None:
+    """load_toml (the one file read) is called in load_policy and nowhere else."""
+    callers = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for func in ast.walk(tree):
+            if isinstance(func, ast.FunctionDef):
+                for node in ast.walk(func):
+                    if isinstance(node, ast.Name) and node.id == "load_toml":
+                        callers.append(f"{path.name}:{func.name}")
+    assert callers == ["schema.py:load_policy"]

@@ -297,8 +297,8 @@ def test_never_off_while_rented_unless_even_if_rented(case: Case) -> None:
         # The rules that said "off" since the last one that said "on": one must be forcing.
         says = {r["name"]: r["then"].get("availability") for r in case.data["rule"]}
         off_run = []
-        for reason in reversed(plan.fields["availability"].rules):
-            name = reason.split('"')[1]
+        for reason in reversed(plan.fields["availability"].rule_reasons):
+            name = reason.rule
             if says[name] is not False:
                 break
             off_run.append(name)

@@ -268,3 +268,31 @@ def test_reference_examples_are_valid(tmp_path: Path) -> None:
         path = tmp_path / "example.toml"
         path.write_text(text if "version" in text else "version = 1\n" + text)
         assert load_policy(path).version == 1
+
+
+def _weekday_rule(value: list[str]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "rails": rails(),
+        "rule": [
+            {
+                "name": "r",
+                "when": {"fact": "weekday", "op": "in", "value": value},
+                "then": {"availability": True},
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize("typo", ["mon-fri", "monkey", "weds", "thurs"])
+def test_a_weekday_that_is_not_a_day_name_is_refused(typo: str) -> None:
+    # Found in review: only the first three letters were read, so "mon-fri" meant Monday.
+    with pytest.raises(InputFileError, match=r"rule\[0\]\.when"):
+        parse_policy(_weekday_rule([typo]), "p.toml")
+
+
+def test_full_weekday_names_are_accepted() -> None:
+    policy = parse_policy(_weekday_rule(["Saturday", "sun"]), "p.toml")
+    when = policy.rules[0].when
+    assert when is not None and when.value == (5, 6)  # any case, full or short: 0 = Monday
+    assert policy == parse_policy(_weekday_rule(["sat", "Sunday"]), "p.toml")

@@ -9,77 +9,32 @@ from pathlib import Path
 
 import pytest
 
-from clore_host.agent import Agent
-from clore_host.api.emulator import Emulator, default_state
-from clore_host.clock import FakeClock
-from clore_host.config import load_config
 from clore_host.facts import Facts, GpuNow, HostNow, LocalTime, PriorState, Settings
-from clore_host.gpu.fake import FakeBackend
-from clore_host.gpu.scenario import load_scenario
-from clore_host.policy import load_policy, make_plan, parse_policy
-from clore_host.soak import SERVER, SoakConfig, config_text
+from clore_host.policy import make_plan, parse_policy
+from clore_host.testing import FakeClock, Rig, policy_text
 
-TOKEN = "findings-secret-token-5d1e"
-MIN_INTERVAL = 1800.0
+MIN_INTERVAL = 1800.0  # the rig's rails
 
 # Wants +5% every cycle: every reconcile past the minimum interval is a price change.
-CLIMB = """
-version = 1
-[rails]
-on_demand = { floor = 0.00006, ceiling = 0.0003 }
-spot = { floor = 0.00003, ceiling = 0.0002 }
-max_step = "10%"
-min_interval = "30m"
-deadband = "1%"
-[[rule]]
-name = "climb"
-then.on_demand = { step = "5%" }
-"""
-
-IDLE = """
-[[gpu]]
-utilization = 1
-temperature = 40
-"""
-
-
-class MiniRig:
-    """An emulator, a config on disk and agents opened on one FakeClock."""
-
-    def __init__(self, root: Path, emulator: Emulator, clock: FakeClock) -> None:
-        self.root, self.emulator, self.clock = root, emulator, clock
-        (root / "token").write_text(TOKEN + "\n")
-        (root / "token").chmod(0o600)
-        (root / "policy.toml").write_text(CLIMB)
-        (root / "scenario.toml").write_text(IDLE)
-        config = SoakConfig(gpus=1, api_timeout=2.0, sample_interval=10, reconcile_interval=300)
-        (root / "config.toml").write_text(config_text(emulator.url, config, 0.0))
-
-    def agent(self) -> Agent:
-        config = load_config(self.root / "config.toml")
-        assert config.gpu.scenario is not None
-        gpus = FakeBackend(load_scenario(config.gpu.scenario), self.clock, call_timeout=2.0)
-        policy = load_policy(self.root / "policy.toml")
-        return Agent.open(config, clock=self.clock, policy=policy, gpus=gpus)
-
-    def price_writes(self) -> list[float]:
-        """Arrival times of applied writes that changed the on-demand price."""
-        times, price = [], 0.0001
-        for record in self.emulator.requests.for_endpoint("set_server_settings"):
-            if record.code == 0 and record.body["on_demand"] != price:
-                times.append(record.time)
-                price = record.body["on_demand"]
-        return times
+CLIMB = policy_text('[[rule]]\nname = "climb"\nthen.on_demand = { step = "5%" }')
 
 
 @pytest.fixture
-def mini(tmp_path: Path) -> Iterator[MiniRig]:
-    clock = FakeClock()
-    state = default_state()
-    state["tokens"] = [TOKEN]
-    state["servers"][0]["name"] = SERVER
-    with Emulator(state, clock=clock) as emulator:
-        yield MiniRig(tmp_path, emulator, clock)
+def mini(tmp_path: Path, clock: FakeClock) -> Iterator[Rig]:
+    """A rig on the test's FakeClock; agents open on it with two retries and long timeouts."""
+    config = {"api": {"timeout": 2.0, "retries": 2}, "gpu": {"call_timeout": 2.0}}
+    with Rig(tmp_path, clock=clock, policy=CLIMB, config=config) as rig:
+        yield rig
+
+
+def price_writes(rig: Rig) -> list[float]:
+    """Arrival times of applied writes that changed the on-demand price."""
+    times, price = [], 0.0001
+    for record in rig.emulator.requests.for_endpoint("set_server_settings"):
+        if record.code == 0 and record.body["on_demand"] != price:
+            times.append(record.time)
+            price = record.body["on_demand"]
+    return times
 
 
 def test_a_write_never_carries_a_price_below_the_floor_of_the_running_policy() -> None:
@@ -120,7 +75,9 @@ def test_a_write_never_carries_a_price_below_the_floor_of_the_running_policy() -
     assert 0.00005 <= plan.target.spot <= 0.0002
 
 
-def test_price_changes_land_at_least_the_minimum_interval_apart(mini: MiniRig) -> None:
+def test_price_changes_land_at_least_the_minimum_interval_apart(
+    mini: Rig, clock: FakeClock
+) -> None:
     # Found by the soak (seed 21): 3597 s between changes under a 3600 s minimum interval.
     first = mini.agent()
     try:
@@ -130,18 +87,18 @@ def test_price_changes_land_at_least_the_minimum_interval_apart(mini: MiniRig) -
         decided = first.history.changes()[-1].ts
         # Reconcile every second from the moment the interval since the decision is over,
         # until the rule's next step is let through.
-        mini.clock.set(decided + MIN_INTERVAL + 0.001)
+        clock.set(decided + MIN_INTERVAL + 0.001)
         while first.reconcile().outcome != "changed":
-            assert mini.clock.now() < decided + MIN_INTERVAL + 60
-            mini.clock.advance(1)
+            assert clock.now() < decided + MIN_INTERVAL + 60
+            clock.advance(1)
     finally:
         first.close()
-    landed = mini.price_writes()
+    landed = price_writes(mini)
     assert len(landed) == 2
     assert landed[1] - landed[0] >= MIN_INTERVAL
 
 
-def test_a_deleted_history_does_not_reset_the_minimum_interval(mini: MiniRig) -> None:
+def test_a_deleted_history_does_not_reset_the_minimum_interval(mini: Rig, clock: FakeClock) -> None:
     # Found by reading the soak's deletion fault: the audit trail was the interval's memory.
     first = mini.agent()
     try:
@@ -151,11 +108,11 @@ def test_a_deleted_history_does_not_reset_the_minimum_interval(mini: MiniRig) ->
         first.close()
     for suffix in ("", "-wal", "-shm"):  # the operator removes the state and restarts
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    mini.clock.advance(300)
+    clock.advance(300)
     second = mini.agent()
     try:
         second.reconcile()
     finally:
         second.close()
-    landed = mini.price_writes()
+    landed = price_writes(mini)
     assert len(landed) == 1 or landed[1] - landed[0] >= MIN_INTERVAL

@@ -1,6 +1,6 @@
 """The soak at `make test` size: two simulated days at the daemon's default pace (sample
 every 10 s, reconcile every 5 min), every kind of fault at least once and at twice the
-full-size rates, then every check. bench/bench_soak.py runs the full 30 days.
+full-size rates, then every check (harness.py). bench/bench_soak.py runs the full 30 days.
 
 Seed 1 is clean today. Other seeds, and the full size, also meet the bugs shown in
 test_findings.py; once those are fixed every seed must be clean.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clore_host.soak import CAUSES, DEFAULT_RATES, HOUR, SoakConfig, run_soak
+from .harness import CAUSES, DEFAULT_RATES, HOUR, SoakConfig, run_soak
 
 SIZE = SoakConfig(
     days=2,

@@ -28,8 +28,8 @@ from pydantic import (
 
 from ..duration import parse_duration
 from ..facts import GPU_METRICS
+from ..gpu.base import THROTTLE_REASONS, GpuReading
 from ..validation import InputFileError, issues_from_validation, load_toml
-from .base import THROTTLE_REASONS, GpuReading
 
 # Metrics with a numeric trace. "fan" applies to each of the card's fans.
 TRACED: tuple[str, ...] = GPU_METRICS

@@ -1,4 +1,4 @@
-"""decide(): run the ordered rules over the facts and propose target settings, with reasons.
+"""decide(): run the compiled rules over the facts and propose target settings, with reasons.
 
 Composition: rules apply in file order; each action works on the target built so far (two
 `scale` rules multiply; a later `set` replaces an earlier one). Within one rule, direct
@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..facts import SETTING_FIELDS, Facts, Settings
-from .schema import CompiledRule, Policy
+from .compile import CompiledRule, compiled
+from .plan import RuleReason, RuleSkipped, Seen
+from .schema import Policy
 
 
 @dataclass(frozen=True)
@@ -20,41 +22,40 @@ class Proposal:
     """Target settings as the rules want them, before rails."""
 
     target: Settings
-    rules: Mapping[str, tuple[str, ...]]  # field -> reasons of the rules that acted on it
-    skipped: Mapping[str, tuple[str, ...]]  # field -> rules not evaluated for lack of data
+    rule_reasons: Mapping[str, tuple[RuleReason, ...]]  # field -> the rules that acted on it
+    skipped_rules: Mapping[str, tuple[RuleSkipped, ...]]  # field -> rules lacking data
     off_even_if_rented: bool = False  # availability=false came from an even_if_rented rule
 
 
-def _reason(rule: CompiledRule, facts: Facts, overheat_c: float) -> str:
+def _reason(rule: CompiledRule, facts: Facts) -> RuleReason:
     if rule.node is None:
-        return f'rule "{rule.name}" (always)'
-    seen: list[str] = []
-    rule.node.describe(facts, overheat_c, seen)
-    return f'rule "{rule.name}" ({", ".join(dict.fromkeys(seen))})'
+        return RuleReason(rule.name)
+    seen: list[Seen] = []
+    rule.node.describe(facts, seen)
+    return RuleReason(rule.name, tuple(seen))
 
 
 def decide(policy: Policy, facts: Facts) -> Proposal:
     """Pure: the same policy and facts always give the same proposal."""
-    overheat_c = policy.overheat_c
     prices = {"on_demand": facts.current.on_demand, "spot": facts.current.spot}
     availability = facts.current.availability
     mrl = facts.current.mrl
     forced = False
-    reasons: dict[str, list[str]] = {f: [] for f in SETTING_FIELDS}
-    skipped: dict[str, list[str]] = {f: [] for f in SETTING_FIELDS}
-    for rule in policy.compiled_rules:
-        matched = True if rule.node is None else rule.node.eval(facts, overheat_c)
+    reasons: dict[str, list[RuleReason]] = {f: [] for f in SETTING_FIELDS}
+    skipped: dict[str, list[RuleSkipped]] = {f: [] for f in SETTING_FIELDS}
+    for rule in compiled(policy).rules:
+        matched = True if rule.node is None else rule.node.eval(facts)
         if matched is None:
             assert rule.node is not None
-            missing: list[str] = []
-            rule.node.unknown(facts, overheat_c, missing)
-            note = f'rule "{rule.name}" skipped (no data: {", ".join(dict.fromkeys(missing))})'
+            missing: list[Seen] = []
+            rule.node.unknown(facts, missing)
+            note = RuleSkipped(rule.name, tuple(missing))
             for field in rule.fields:
                 skipped[field].append(note)
             continue
         if not matched:
             continue
-        reason = _reason(rule, facts, overheat_c)
+        reason = _reason(rule, facts)
         for step in rule.prices:
             if step.kind == "set":
                 prices[step.field] = step.number
@@ -75,7 +76,7 @@ def decide(policy: Policy, facts: Facts) -> Proposal:
             break
     return Proposal(
         target=Settings(prices["on_demand"], prices["spot"], availability, mrl),
-        rules={f: tuple(r) for f, r in reasons.items()},
-        skipped={f: tuple(s) for f, s in skipped.items()},
+        rule_reasons={f: tuple(r) for f, r in reasons.items()},
+        skipped_rules={f: tuple(s) for f, s in skipped.items()},
         off_even_if_rented=forced and not availability,
     )

@@ -1,8 +1,8 @@
 """`clore-host demo`: the agent's main job on a simulated day, with nothing real needed.
 
-The built-in emulator serves a sample server on a free loopback port, the fake GPU backend
-replays the demo scenario (idle for hours, then rented and busy, then the card overheats),
-and the default policy decides. The agent, the emulator and the GPUs share one simulated
+A rig (rig.py) serves the emulator's sample server on a free loopback port, the fake GPU
+backend replays the demo scenario (idle for hours, then rented and busy, then the card
+overheats), and the default policy decides. The agent, the emulator and the GPUs share one simulated
 clock that the demo moves forward, so a day takes seconds and the run is reproducible.
 """
 
@@ -14,17 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .agent import Agent, CycleResult
-from .api import CloreClient, Token
-from .api.emulator import Emulator, default_state
+from ..agent import Agent, CycleResult
+from ..duration import format_duration, parse_duration
+from ..shipped import shipped_dir
 from .clock import FakeClock
-from .config import Config
-from .duration import format_duration, parse_duration
-from .shipped import shipped_dir
+from .rig import Rig
 
 DEMO_START = datetime(2026, 6, 1, tzinfo=timezone.utc).timestamp()  # a Monday, 00:00 UTC
-DEMO_SERVER = "demo-rig"
-DEMO_TOKEN = "demo-token"
 
 # When the simulated renter arrives and leaves (rental_status 2 = rented on demand).
 RENTALS: tuple[tuple[str, int], ...] = (("10h", 2), ("16h", 0))
@@ -50,19 +46,6 @@ class TimelineEntry:
         return gpus[0].temperature if gpus else None
 
 
-def demo_config(state_dir: Path, base_url: str, policy: str = "default") -> Config:
-    return Config.model_validate(
-        {
-            "timezone": "UTC",
-            "server": {"name": DEMO_SERVER, "expected_gpus": 1},
-            "api": {"base_url": base_url},
-            "gpu": {"backend": "fake", "scenario": "demo"},
-            "policy": {"path": str(shipped_dir("policies") / f"{policy}.toml")},
-            "state": {"dir": str(state_dir)},
-        }
-    )
-
-
 def simulate_day(
     *,
     hours: float = 24,
@@ -75,28 +58,25 @@ def simulate_day(
     sample_step = parse_duration(sample_every)
     reconcile_step = parse_duration(reconcile_every)
     rentals = sorted((parse_duration(at), status) for at, status in RENTALS)
-    with tempfile.TemporaryDirectory(prefix="clore-host-demo-") as tmp:
-        emulator = Emulator(default_state(), clock=clock)
-        emulator.start()
+    config = {
+        "timezone": "UTC",
+        "gpu": {"scenario": "demo"},
+        "policy": {"path": shipped_dir("policies") / f"{policy}.toml"},
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="clore-host-demo-") as tmp,
+        Rig(Path(tmp), clock=clock, config=config) as rig,
+    ):
+        agent = rig.agent()
         try:
-            config = demo_config(Path(tmp), emulator.url, policy)
-            client = CloreClient.connect(
-                emulator.url, Token(DEMO_TOKEN), state_dir=Path(tmp), clock=clock
-            )
-            agent = Agent.open(config, clock=clock, client=client)
-            try:
-                yield from _drive(
-                    agent, emulator, clock, hours, sample_step, reconcile_step, rentals
-                )
-            finally:
-                agent.close()
+            yield from _drive(agent, rig, clock, hours, sample_step, reconcile_step, rentals)
         finally:
-            emulator.stop()
+            agent.close()
 
 
 def _drive(
     agent: Agent,
-    emulator: Emulator,
+    rig: Rig,
     clock: FakeClock,
     hours: float,
     sample_step: float,
@@ -108,7 +88,7 @@ def _drive(
     while elapsed <= hours * 3600:
         clock.set(DEMO_START + elapsed)
         while rentals and rentals[0][0] <= elapsed:
-            emulator.set_rental_status(DEMO_SERVER, rentals.pop(0)[1])
+            rig.emulator.set_rental_status(rig.server, rentals.pop(0)[1])
         if elapsed >= next_reconcile:
             result = agent.reconcile()
             yield TimelineEntry(at=elapsed, result=result)

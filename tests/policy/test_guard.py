@@ -1,4 +1,4 @@
-"""guard(): each rail on its own, with the words it adds to the plan."""
+"""guard(): each rail on its own, with the (rail, why) it adds to the plan and their words."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import pytest
 
 from clore_host.facts import GpuNow, HostNow, PriorState, Settings, WindowKey
-from clore_host.policy import make_plan
+from clore_host.policy import RailReason, make_plan
 
 from .factories import BASE, T0, make_facts, make_policy
 
@@ -71,6 +71,7 @@ def test_relative_to_results_are_clamped_too() -> None:
     plan = make_plan(policy, make_facts(), NO_PRIOR)
     assert plan.target.spot == 0.00003
     assert plan.fields["spot"].clamps == ("clamped to floor 0.000030",)
+    assert plan.fields["spot"].rail_reasons == (RailReason("floor", (0.00003,)),)
 
 
 def test_max_step_limits_each_write_from_current() -> None:
@@ -78,6 +79,7 @@ def test_max_step_limits_each_write_from_current() -> None:
     plan = make_plan(policy, make_facts(), NO_PRIOR)
     assert plan.target.on_demand == pytest.approx(0.00011)
     assert plan.fields["on_demand"].clamps == ("clamped by max step 10%",)
+    assert plan.fields["on_demand"].rail_reasons == (RailReason("max_step", (10.0,)),)
 
 
 @pytest.mark.parametrize(
@@ -96,6 +98,7 @@ def test_current_outside_range_is_brought_in_at_once(
     plan = make_plan(policy, make_facts(current=BASE._replace(on_demand=current)), prior)
     assert plan.target.on_demand == pytest.approx(expected), why
     assert any("outside" in c for c in plan.fields["on_demand"].clamps)
+    assert RailReason("range", (0.00006, 0.0003)) in plan.fields["on_demand"].rail_reasons
 
 
 def test_min_interval_holds_prices() -> None:
@@ -103,6 +106,7 @@ def test_min_interval_holds_prices() -> None:
     held = make_plan(policy, make_facts(), PriorState(last_price_change=T0 - 600))
     assert held.target == BASE and not held.changed
     assert held.fields["on_demand"].clamps == ("held by min interval 30m (last change 10m ago)",)
+    assert held.fields["on_demand"].rail_reasons == (RailReason("min_interval", (1800.0, 600.0)),)
     free = make_plan(policy, make_facts(), PriorState(last_price_change=T0 - 1800))
     assert free.target.on_demand == pytest.approx(0.00009)
 
@@ -112,6 +116,8 @@ def test_deadband_drops_small_changes() -> None:
     plan = make_plan(policy, make_facts(), NO_PRIOR)
     assert plan.target.on_demand == 0.0001
     assert plan.fields["on_demand"].clamps == ("held by deadband 1% (change 0.5%)",)
+    [deadband] = plan.fields["on_demand"].rail_reasons
+    assert deadband.rail == "deadband" and deadband.why == pytest.approx((1.0, 0.5))
     bigger = make_plan(make_policy([_scale("on_demand", 0.98)]), make_facts(), NO_PRIOR)
     assert bigger.target.on_demand == pytest.approx(0.000098)
 
@@ -124,6 +130,7 @@ def test_availability_never_off_while_rented(status: str) -> None:
     plan = make_plan(make_policy([OFF]), make_facts(status=status), NO_PRIOR)  # type: ignore[arg-type]
     assert plan.target.availability is True
     assert "server is rented" in plan.fields["availability"].clamps[0]
+    assert plan.fields["availability"].rail_reasons == (RailReason("rented"),)
 
 
 def test_even_if_rented_switches_off_at_once() -> None:
@@ -142,6 +149,9 @@ def test_availability_hold_then_flip() -> None:
     assert held.fields["availability"].clamps == (
         "held by availability hold 30m (changed 10m ago)",
     )
+    assert held.fields["availability"].rail_reasons == (
+        RailReason("availability_hold", (1800.0, 600.0)),
+    )
     later = make_plan(policy, make_facts(current=off_now), PriorState(availability_since=T0 - 1800))
     assert later.target.availability is True
     off_policy = make_policy([OFF], availability_hold="30m")
@@ -150,14 +160,24 @@ def test_availability_hold_then_flip() -> None:
     )
 
 
-@pytest.mark.parametrize(("mrl", "expected"), [(1, 6), (3000, 720), (100, 100)])
-def test_mrl_bounds(mrl: int, expected: int) -> None:
+@pytest.mark.parametrize(
+    ("mrl", "expected", "rail", "words"),
+    [
+        (1, 6, RailReason("mrl.min", (6,)), "clamped to mrl min 6"),
+        (3000, 720, RailReason("mrl.max", (720,)), "clamped to mrl max 720"),
+        (100, 100, None, None),
+    ],
+)
+def test_mrl_bounds(mrl: int, expected: int, rail: RailReason | None, words: str | None) -> None:
     policy = make_policy([{"name": "m", "then": {"mrl": mrl}}], mrl={"min": 1, "max": 3000})
     # The file may not name an mrl outside its rails; a tighter copy of the rails clamps.
     tight = policy.model_copy(
         update={"rails": policy.rails.model_copy(update={"mrl": type(policy.rails.mrl)()})}
     )
-    assert make_plan(tight, make_facts(), NO_PRIOR).target.mrl == expected
+    field = make_plan(tight, make_facts(), NO_PRIOR).fields["mrl"]
+    assert field.target == expected
+    assert field.clamps == ((words,) if words else ())
+    assert field.rail_reasons == ((rail,) if rail else ())
 
 
 def test_untouched_fields_stay_even_when_outside_the_rails() -> None:
@@ -178,6 +198,13 @@ def test_a_write_carries_untouched_fields_only_within_the_rails() -> None:
     assert plan.target == Settings(rails.on_demand.floor, rails.spot.ceiling, False, rails.mrl.max)
     assert "brought to" in plan.fields["on_demand"].explain()
     assert "this write carries it" in plan.fields["mrl"].explain()
+    assert plan.fields["on_demand"].rail_reasons == (
+        RailReason("carried", (rails.on_demand.floor,)),
+    )
+    assert plan.fields["mrl"].rail_reasons == (RailReason("carried", (rails.mrl.max,)),)
+    assert plan.fields["mrl"].clamps == (
+        "outside the rails, brought to 720: this write carries it",
+    )
 
 
 @pytest.mark.parametrize(

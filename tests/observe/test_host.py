@@ -5,7 +5,7 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from clore_host.host import read_host
+from clore_host.observe.host import read_host
 
 
 def test_reads_the_host(tmp_path):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 
 from ..clock import Clock
-from .base import GpuDriverNotLoaded, GpuSnapshot, NvmlLibraryNotFound
+from ..gpu.base import GpuDriverNotLoaded, GpuSnapshot, NvmlLibraryNotFound
+from ..gpu.timeout import CallGuard
 from .scenario import Scenario
-from .timeout import CallGuard
 
 _HANG_POLL = 0.02  # real seconds between checks whether a hang has ended
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from .facts import HostNow
+from ..facts import HostNow
 
 log = logging.getLogger(__name__)
 _MIB = 1024 * 1024

@@ -16,14 +16,18 @@ How faults are made, and why that is honest:
   fall at chosen times. Every backend the daemon opens replays it from the soak's start, so
   the GPUs' story runs on whatever the agent does.
 - SIGHUP: `Daemon.reload()` after writing a valid or invalid policy (or a changed config).
-- SIGTERM: `Daemon.close()` then a new Daemon on the same files; "killed mid-write" calls the
-  daemon's SIGTERM handler right after a settings write was answered, before it is recorded.
+- SIGTERM: `Daemon.close()` then a new Daemon on the same files; "killed mid-write" stops the
+  daemon (`request_stop()`, what its SIGTERM handler does) right after a settings write was
+  answered, before it is recorded.
 - History: "locked" is another connection holding BEGIN EXCLUSIVE; "deleted" unlinks the
   database file and restarts the daemon, as an operator would; "disk full" lowers SQLite's
-  max_page_count on the agent's connection, which fails with SQLITE_FULL exactly as a full
-  disk does (the rate-limiter and lock files are not made to fail).
+  max_page_count on the agent's connection (the soak opens it, through History.open's
+  `connect`), which fails with SQLITE_FULL exactly as a full disk does (the rate-limiter and
+  lock files are not made to fail).
 - The history is opened with a 50 ms busy timeout instead of 5 s, so a locked database costs
   little real time; what the agent does on "locked" is the same.
+- The daemon opens its agent through the soak (Daemon's `open_agent`), which hands Agent.open
+  the soak's GPUs and history: public seams only.
 - Rentals start and end in the emulator (a rented or unlisted server is not rented again), and
   the GPUs are busy while one was planned.
 
@@ -40,7 +44,6 @@ import json
 import logging
 import math
 import random
-import signal
 import sqlite3
 import time
 from collections import Counter
@@ -52,21 +55,29 @@ from typing import Any
 
 import psutil
 
-from .agent import Agent
-from .api.emulator import Emulator, RequestRecord, default_state
-from .clock import FakeClock
-from .config import Config
-from .daemon import Daemon, Notifier
-from .facts import Settings
-from .gpu import GpuBackend, GpuSnapshot
-from .gpu.fake import FakeBackend
-from .gpu.scenario import load_scenario, step_value
-from .history import ChangeRecord, History, HistoryError
-from .policy import Policy, load_policy
-from .shipped import shipped_dir
-from .validation import InputFileError
+from clore_host.agent import Agent
+from clore_host.config import Config
+from clore_host.daemon import Daemon, Notifier
+from clore_host.facts import Settings
+from clore_host.gpu import GpuSnapshot
+from clore_host.history import ChangeRecord, History, HistoryError
+from clore_host.policy import Policy, load_policy
+from clore_host.shipped import shipped_dir
+from clore_host.testing import (
+    SERVER,
+    Emulator,
+    FakeBackend,
+    FakeClock,
+    RequestRecord,
+    Rig,
+    Scenario,
+    default_state,
+    load_scenario,
+    step_value,
+)
+from clore_host.validation import InputFileError
 
-SERVER = "soak-rig"
+log = logging.getLogger(__name__)
 HANG_SETTLE = 0.1  # real seconds for a hung fake GPU call to see its hang end
 HOUR = 3600.0
 DAY = 86400.0
@@ -387,35 +398,18 @@ def scenario_text(config: SoakConfig, events: list[Event]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def config_text(base_url: str, config: SoakConfig, jitter: float) -> str:
-    return f"""\
-[server]
-name = "{SERVER}"
-expected_gpus = {config.gpus}
-
-[api]
-base_url = "{base_url}"
-token_file = "token"
-timeout = {config.api_timeout!r}
-retries = {config.api_retries}
-
-[gpu]
-backend = "fake"
-scenario = "scenario.toml"
-call_timeout = {config.gpu_call_timeout!r}
-
-[policy]
-path = "policy.toml"
-
-[state]
-dir = "state"
-
-[agent]
-sample_interval = {config.sample_interval!r}
-reconcile_interval = {config.reconcile_interval!r}
-jitter = {jitter!r}
-backoff = {config.backoff!r}
-"""
+def config_sections(config: SoakConfig, jitter: float) -> dict[str, Any]:
+    """What a soak's config sets over the rig's: timeouts, retries and the daemon's pace."""
+    return {
+        "api": {"timeout": config.api_timeout, "retries": config.api_retries},
+        "gpu": {"call_timeout": config.gpu_call_timeout},
+        "agent": {
+            "sample_interval": config.sample_interval,
+            "reconcile_interval": config.reconcile_interval,
+            "jitter": jitter,
+            "backoff": config.backoff,
+        },
+    }
 
 
 # -- instrumented parts ---------------------------------------------------------------------
@@ -435,58 +429,50 @@ class _Audit:
             self.changes[(generation, change.id)] = change
 
 
-class _KeptHistory(History):
-    """The real History; on close it first hands its audit trail to the soak."""
+@dataclass
+class _LiveHistory:
+    """A history the soak opened for an agent, with the connection it was opened on."""
 
-    audit: _Audit
-    generation: int
-
-    def close(self) -> None:
-        try:
-            self.audit.keep(self.generation, self.changes(status=None))
-        except Exception:  # a locked or deleted file is read later, or lost with it
-            logging.getLogger(__name__).debug("audit copy failed", exc_info=True)
-        super().close()
-
-    def limit_pages(self, full: bool) -> None:
-        """Make the file unable to grow (SQLITE_FULL, as on a full disk), or lift that."""
-        conn = self._conn  # the only way to reach SQLite's per-connection page limit
-        if full:
-            pages = conn.execute("PRAGMA page_count").fetchone()[0]
-            conn.execute(f"PRAGMA max_page_count = {int(pages)}")
-        else:
-            conn.execute("PRAGMA max_page_count = 1073741823")
+    generation: int  # of the database file it opened
+    history: History
+    conn: sqlite3.Connection
 
 
-class _SoakAgent(Agent):
-    """The real agent; its GPUs and history, opened on first use, come from the soak."""
-
-    soak: Soak
-
-    @property
-    def history(self) -> History:
-        if self._history is None:
-            self._history = self.soak.open_history(self.config)
-        return self._history
-
-    @property
-    def gpus(self) -> GpuBackend:
-        if self._gpus is None:
-            self._gpus = self.soak.open_gpus(self.config)
-        return self._gpus
+def _limit_pages(conn: sqlite3.Connection, full: bool) -> None:
+    """Make the file unable to grow (SQLITE_FULL, as on a full disk), or lift that."""
+    if full:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {int(pages)}")
+    else:
+        conn.execute("PRAGMA max_page_count = 1073741823")
 
 
-class _CountingBackend(FakeBackend):
-    """The fake backend, counting the reads that returned."""
+class _SoakGpus:
+    """The soak's GPU story: a FakeBackend replaying it from the soak's start, opened on the
+    first read as the agent opens its own backend (opening raises the library and driver
+    faults, and the next read tries again), counting the reads that return."""
 
-    def __init__(self, report: SoakReport, *args: Any, **kwargs: Any) -> None:
+    name = "fake"
+
+    def __init__(
+        self, report: SoakReport, scenario: Scenario, clock: FakeClock, start: float, timeout: float
+    ) -> None:
         self._report = report
-        super().__init__(*args, **kwargs)
+        self._scenario, self._clock, self._start, self._timeout = scenario, clock, start, timeout
+        self._backend: FakeBackend | None = None
 
     def read(self) -> GpuSnapshot:
-        snapshot = super().read()
+        if self._backend is None:
+            self._backend = FakeBackend(
+                self._scenario, self._clock, start=self._start, call_timeout=self._timeout
+            )
+        snapshot = self._backend.read()
         self._report.samples += 1
         return snapshot
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
 
 
 class _CountingNotifier(Notifier):
@@ -570,38 +556,33 @@ class Soak:
         self.windows: list[tuple[float, float]] = []  # degrading faults, soak-relative
         self.reloads: list[tuple[float, str, Policy]] = []  # (time, running, expected)
         self.health_log: list[tuple[float, str | None]] = []  # changes: (time, problem)
-        self._histories: list[_KeptHistory] = []
-        self._valid_policy_text = ""
+        self._live: list[_LiveHistory] = []  # the histories of the agents open now
+        self._valid_policy_text = self.policies["default"]
         self._policy_ok = True
         self._jitter = config.jitter
         self._locker: sqlite3.Connection | None = None
         self._disk_full = False
         self._kill_armed = False
+        self._killed = False
         self._daemon: Daemon | None = None
         self._emulator_up = True
         self._rented_until: float | None = None
+        self.rig = Rig(
+            root,
+            clock=self.clock,
+            token=self.token,
+            gpus=config.gpus,
+            policy=self._valid_policy_text,
+            scenario=scenario_text(config, self.events),
+            config=config_sections(config, config.jitter),
+        )
 
     # -- setup ----------------------------------------------------------------------------
 
     def _prepare(self) -> Emulator:
-        state = default_state()
-        state["tokens"] = [self.token]
-        server = state["servers"][0]
-        server["name"] = SERVER
-        server["specs"]["gpu"] = f"{self.config.gpus}x NVIDIA GeForce RTX 4090"
-        emulator = Emulator(state, clock=self.clock).start()
-        token = self.root / "token"
-        token.write_text(self.token + "\n")
-        token.chmod(0o600)
-        (self.root / "scenario.toml").write_text(scenario_text(self.config, self.events))
-        self._write_config(emulator.url)
-        self._write_policy(self.policies["default"], valid=True)
+        self.rig.start()
         self.policy_timeline.append((0.0, load_policy(self.root / "policy.toml")))
-        return emulator
-
-    def _write_config(self, url: str) -> None:
-        self._url = url
-        (self.root / "config.toml").write_text(config_text(url, self.config, self._jitter))
+        return self.rig.emulator
 
     def _write_policy(self, text: str, *, valid: bool) -> None:
         (self.root / "policy.toml").write_bytes(text.encode("utf-8", "surrogateescape"))
@@ -610,20 +591,25 @@ class Soak:
             self._valid_policy_text = text
 
     def _new_daemon(self) -> Daemon:
-        path = self.root / "config.toml"
         try:
-            return Daemon(path, clock=self.clock, notifier=self.notifier, open_agent=self._open)
+            return self.rig.daemon(notifier=self.notifier, open_agent=self._open)
         except InputFileError:
             if self._policy_ok:
                 raise
             # As under systemd: the start is refused until the operator fixes the policy.
             self.report.faults["start_refused_invalid_policy"] += 1
             self._write_policy(self._valid_policy_text, valid=True)
-            return Daemon(path, clock=self.clock, notifier=self.notifier, open_agent=self._open)
+            return self.rig.daemon(notifier=self.notifier, open_agent=self._open)
+
+    def _close_daemon(self, daemon: Daemon) -> None:
+        """Daemon.close(), having copied the audit trail of the histories it closes."""
+        self._keep_audits()
+        daemon.close()
+        self._live.clear()
 
     def _open(self, config: Config) -> Agent:
-        """Agent.open as the daemon calls it; the agent opens GPUs and history on first use,
-        from the soak (its GPU story, audit copies, short busy timeout)."""
+        """Agent.open as the daemon calls it, given the soak's GPUs (its GPU story, counted)
+        and history (a short busy timeout, and the connection kept for "disk full")."""
         daemon = self._daemon
         assert daemon is not None
 
@@ -631,44 +617,66 @@ class Soak:
             daemon.metrics.on_api_response(endpoint, outcome)
             self._on_response(endpoint, outcome)
 
-        agent = _SoakAgent.open(
-            config, clock=self.clock, policy=daemon.policy, on_response=on_response
-        )
-        assert isinstance(agent, _SoakAgent)
-        agent.soak = self
-        return agent
-
-    def open_gpus(self, config: Config) -> GpuBackend:
         assert config.gpu.scenario is not None
-        return _CountingBackend(
+        gpus = _SoakGpus(
             self.report,
             load_scenario(config.gpu.scenario),
             self.clock,
-            start=self.t0,
-            call_timeout=config.gpu.call_timeout,
+            self.t0,
+            config.gpu.call_timeout,
         )
+        history = self._open_history(config)
+        try:
+            return Agent.open(
+                config,
+                clock=self.clock,
+                policy=daemon.policy,
+                on_response=on_response,
+                gpus=gpus,
+                history=history,
+            )
+        except BaseException:
+            self._keep_audits()
+            history.close()
+            self._live = [live for live in self._live if live.history is not history]
+            raise
 
-    def open_history(self, config: Config) -> History:
-        history = _KeptHistory.open(
+    def _open_history(self, config: Config) -> History:
+        opened: list[sqlite3.Connection] = []
+
+        def connect(name: str) -> sqlite3.Connection:
+            opened.append(sqlite3.connect(name, check_same_thread=False))
+            return opened[-1]
+
+        history = History.open(
             config.state.dir / "history.db",
             raw_retention=config.history.raw_retention,
             rollup_retention=config.history.rollup_retention,
             busy_timeout=0.05,
             now=self.clock.now(),
+            connect=connect,
         )
-        assert isinstance(history, _KeptHistory)
-        history.audit, history.generation = self.audit, self.audit.generation
-        self._histories.append(history)
+        self._live.append(_LiveHistory(self.audit.generation, history, opened[0]))
         if self._disk_full:
-            history.limit_pages(True)
+            _limit_pages(opened[0], True)
         return history
+
+    def _keep_audits(self) -> None:
+        """Copy the audit trail of every history open now (before it closes: a deleted
+        file's last changes are readable only through the connection still holding it)."""
+        for live in self._live:
+            try:
+                self.audit.keep(live.generation, live.history.changes(status=None))
+            except Exception:  # a locked file is read later; a deleted one is lost with it
+                log.debug("audit copy failed", exc_info=True)
 
     def _on_response(self, endpoint: str, outcome: str) -> None:
         if self._kill_armed and endpoint == "set_server_settings" and outcome == "0":
             # SIGTERM lands between the answer and the audit record of the change.
             self._kill_armed = False
+            self._killed = True
             assert self._daemon is not None
-            self._daemon._on_stop(signal.SIGTERM, None)
+            self._daemon.request_stop("SIGTERM")
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -683,9 +691,9 @@ class Soak:
                 self._loop(emulator, process)
             finally:
                 if self._daemon is not None:
-                    self._daemon.close()
+                    self._close_daemon(self._daemon)
                 self._unlock()
-                emulator.stop()
+                self.rig.close()
         self.report.rss_end = process.memory_info().rss
         self.report.wall_s = time.monotonic() - began
         self.report.log_lines = watch.lines
@@ -720,8 +728,9 @@ class Soak:
             assert daemon is not None
             delay = daemon.step()
             self.report.cycles += 1
-            if daemon._stop.is_set():  # the SIGTERM handler ran: systemd restarts the unit
-                daemon.close()
+            if self._killed:  # the daemon stopped as on SIGTERM: systemd restarts the unit
+                self._killed = False
+                self._close_daemon(daemon)
                 daemon = self._daemon = self._new_daemon()
                 delay = 1.0
             self._note_health(daemon)
@@ -774,7 +783,7 @@ class Soak:
         elif kind in ("reload_valid", "reload_invalid", "reload_config"):
             self._reload(event, daemon)
         elif kind == "restart":
-            daemon.close()
+            self._close_daemon(daemon)
             self._daemon = self._new_daemon()
         elif kind == "kill_mid_write":
             self._kill_armed = True
@@ -784,7 +793,7 @@ class Soak:
             # As an operator would: remove the file, then restart the service.
             if not self._delete():
                 return False
-            daemon.close()
+            self._close_daemon(daemon)
             self._daemon = self._new_daemon()
         elif kind == "disk_full":
             if self._disk_full:
@@ -834,8 +843,11 @@ class Soak:
             self._write_policy(INVALID_POLICIES[int(event.get("policy"))], valid=False)
         else:
             self._jitter = 0.05 if self._jitter != 0.05 else self.config.jitter
-            self._write_config(self._url)
+            self.rig.write_config(agent={"jitter": self._jitter})
+        self._keep_audits()  # a changed config makes the daemon reopen its agent
         daemon.reload()
+        if daemon.agent is None:
+            self._live.clear()
         if self._policy_ok:
             self.policy_timeline.append((self._now(), load_policy(self.root / "policy.toml")))
         self.reloads.append((self._now(), daemon.policy.digest(), self.policy_timeline[-1][1]))
@@ -864,7 +876,7 @@ class Soak:
         if not self._db().exists():
             return False
         self._unlock()
-        with contextlib.suppress(HistoryError):  # the live connection's copy comes at close
+        with contextlib.suppress(HistoryError):  # the open connection is copied before it closes
             self.audit.keep(self.audit.generation, _read_changes(self._db()))
         self.audit.deleted.add(self.audit.generation)
         for suffix in ("", "-wal", "-shm"):
@@ -874,9 +886,9 @@ class Soak:
         return True
 
     def _limit_live(self, full: bool) -> None:
-        for history in self._histories:
+        for live in self._live:
             with contextlib.suppress(sqlite3.ProgrammingError):  # closed: nothing to limit
-                history.limit_pages(full)
+                _limit_pages(live.conn, full)
 
     def _final_audit(self) -> None:
         # Whatever is in the last file on disk, read by a connection of our own.

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 
 from ..facts import GPU_METRICS, RENTAL_STATUSES, Facts, PriorState, Settings
-from ._units import fmt_number, fmt_price, format_duration
-from .plan import FieldPlan, Plan, format_setting, unchanged_plan
-from .rules import Proposal, decide
+from ._units import format_duration
+from .decide import Proposal, decide
+from .plan import FieldPlan, Plan, RailReason, unchanged_plan
 from .schema import PRICE_FIELDS, Policy, PriceBounds, Rails
 
 
@@ -35,7 +35,7 @@ def guard(policy: Policy, facts: Facts, prior: PriorState, proposal: Proposal) -
     prices: dict[str, float] = {}
     for name in PRICE_FIELDS:
         now_price: float = getattr(current, name)
-        rules = proposal.rules[name]
+        rules = proposal.rule_reasons[name]
         prices[name], clamps = (
             _price(
                 rails, rails.bounds(name), now_price, getattr(proposal.target, name), facts, prior
@@ -44,7 +44,7 @@ def guard(policy: Policy, facts: Facts, prior: PriorState, proposal: Proposal) -
             else (now_price, ())
         )
         fields[name] = FieldPlan(
-            name, now_price, prices[name], rules, clamps, proposal.skipped[name]
+            name, now_price, prices[name], rules, clamps, proposal.skipped_rules[name]
         )
     availability = _availability(rails, facts, prior, proposal)
     mrl = _mrl(rails, current.mrl, proposal)
@@ -65,13 +65,17 @@ def _carried_within_rails(rails: Rails, target: Settings, fields: dict[str, Fiel
     edges["mrl"] = (rails.mrl.min, rails.mrl.max)
     for name, (low, high) in edges.items():
         value = getattr(target, name)
-        if fields[name].rules or low <= value <= high:
+        if fields[name].rule_reasons or low <= value <= high:
             continue
         edge = type(value)(low if value < low else high)
-        note = f"outside the rails, brought to {format_setting(name, edge)}: this write carries it"
         plan = fields[name]
         fields[name] = FieldPlan(
-            name, plan.current, edge, plan.rules, (*plan.clamps, note), plan.skipped
+            name,
+            plan.current,
+            edge,
+            plan.rule_reasons,
+            (*plan.rail_reasons, RailReason("carried", (edge,))),
+            plan.skipped_rules,
         )
         target = target._replace(**{name: edge})
     return target
@@ -84,39 +88,34 @@ def _price(
     proposed: float,
     facts: Facts,
     prior: PriorState,
-) -> tuple[float, tuple[str, ...]]:
-    clamps: list[str] = []
+) -> tuple[float, tuple[RailReason, ...]]:
+    clamps: list[RailReason] = []
     floor, ceiling = bounds.floor, bounds.ceiling
     target = proposed
     if not target >= floor:  # also catches NaN
         target = floor
-        clamps.append(f"clamped to floor {fmt_price(floor)}")
+        clamps.append(RailReason("floor", (floor,)))
     elif target > ceiling:
         target = ceiling
-        clamps.append(f"clamped to ceiling {fmt_price(ceiling)}")
+        clamps.append(RailReason("ceiling", (ceiling,)))
     step = rails.max_step / 100
     in_range = floor <= current <= ceiling
     reference = current if in_range else (floor if current < floor else ceiling)
     if not in_range:
-        clamps.append(f"current price outside [{fmt_price(floor)}, {fmt_price(ceiling)}]")
+        clamps.append(RailReason("range", (floor, ceiling)))
     low, high = reference * (1 - step), reference * (1 + step)
     if target > high or target < low:
         target = max(floor, min(ceiling, high if target > high else low))
-        clamps.append(f"clamped by max step {fmt_number(rails.max_step)}%")
+        clamps.append(RailReason("max_step", (rails.max_step,)))
     if not in_range or target == current:
         return target, tuple(clamps)
     last = prior.last_price_change
     if last is not None and facts.now - last < rails.min_interval:
-        clamps.append(
-            f"held by min interval {format_duration(rails.min_interval)} "
-            f"(last change {format_duration(facts.now - last)} ago)"
-        )
+        clamps.append(RailReason("min_interval", (rails.min_interval, facts.now - last)))
         return current, tuple(clamps)
     change = abs(target - current) / current * 100
     if change < rails.deadband:
-        clamps.append(
-            f"held by deadband {fmt_number(rails.deadband)}% (change {fmt_number(change)}%)"
-        )
+        clamps.append(RailReason("deadband", (rails.deadband, change)))
         return current, tuple(clamps)
     return target, tuple(clamps)
 
@@ -124,34 +123,31 @@ def _price(
 def _availability(rails: Rails, facts: Facts, prior: PriorState, proposal: Proposal) -> FieldPlan:
     current = facts.current.availability
     wanted = proposal.target.availability
-    rules = proposal.rules["availability"]
-    skipped = proposal.skipped["availability"]
+    rules = proposal.rule_reasons["availability"]
+    skipped = proposal.skipped_rules["availability"]
     if not rules or wanted == current:
         return FieldPlan("availability", current, current, rules, (), skipped)
     fault = not wanted and proposal.off_even_if_rented
     if not wanted and facts.rental_status != "not_rented" and not fault:
-        held = "held: server is rented (only an even_if_rented rule takes it off during a rental)"
+        held = RailReason("rented")
         return FieldPlan("availability", current, current, rules, (held,), skipped)
     since = prior.availability_since
     # Hysteresis against flapping; a hardware-fault rule takes the server off at once.
     if since is not None and facts.now - since < rails.availability_hold and not fault:
-        held = (
-            f"held by availability hold {format_duration(rails.availability_hold)} "
-            f"(changed {format_duration(facts.now - since)} ago)"
-        )
+        held = RailReason("availability_hold", (rails.availability_hold, facts.now - since))
         return FieldPlan("availability", current, current, rules, (held,), skipped)
     return FieldPlan("availability", current, wanted, rules, (), skipped)
 
 
 def _mrl(rails: Rails, current: int, proposal: Proposal) -> FieldPlan:
-    rules = proposal.rules["mrl"]
+    rules = proposal.rule_reasons["mrl"]
     target = proposal.target.mrl if rules else current
-    clamps: tuple[str, ...] = ()
+    clamps: tuple[RailReason, ...] = ()
     if rules and target < rails.mrl.min:
-        target, clamps = rails.mrl.min, (f"clamped to mrl min {rails.mrl.min}",)
+        target, clamps = rails.mrl.min, (RailReason("mrl.min", (rails.mrl.min,)),)
     elif rules and target > rails.mrl.max:
-        target, clamps = rails.mrl.max, (f"clamped to mrl max {rails.mrl.max}",)
-    return FieldPlan("mrl", current, target, rules, clamps, proposal.skipped["mrl"])
+        target, clamps = rails.mrl.max, (RailReason("mrl.max", (rails.mrl.max,)),)
+    return FieldPlan("mrl", current, target, rules, clamps, proposal.skipped_rules["mrl"])
 
 
 def implausible(facts: Facts, prior: PriorState) -> str | None:

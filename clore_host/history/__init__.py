@@ -1,0 +1,166 @@
+"""The history: GPU samples and their rollups, the audit trail, decisions and agent state, in
+one SQLite file in the state directory.
+
+`History` is the one object the rest of the program uses. It owns three parts, one module each:
+
+- store.py: the file itself: opening, schema and migrations, transactions, HistoryError.
+- samples.py: recording samples, per-minute rollups, retention, idle time and coverage,
+  with the window arithmetic in windows.py.
+- audit.py: settings changes and the prior state they give the rails, decisions, agent state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..facts import GpuNow, PriorState, Settings, WindowKey
+from .audit import MAX_DECISIONS, Audit, ChangeRecord
+from .samples import Samples
+from .store import Connect, HistoryError, Store
+
+__all__ = ["MAX_DECISIONS", "ChangeRecord", "Connect", "History", "HistoryError"]
+
+log = logging.getLogger(__name__)
+
+
+class History:
+    """Samples, rollups, audit trail and agent state in one SQLite file. Thread-safe."""
+
+    def __init__(self, store: Store, *, raw_retention: float, rollup_retention: float) -> None:
+        self.path = store.path
+        self._store = store
+        self._samples = Samples(
+            store, raw_retention=raw_retention, rollup_retention=rollup_retention
+        )
+        self._audit = Audit(store)
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        *,
+        raw_retention: float = 48 * 3600,
+        rollup_retention: float = 90 * 86400,
+        busy_timeout: float = 5.0,
+        now: float | None = None,
+        connect: Connect | None = None,
+    ) -> History:
+        """Open (or create) the database. `now` dates a database found missing where one
+        existed before (its marker file remains): prior_state() then counts from then.
+
+        `connect` opens the file and returns its connection (default: sqlite3.connect): the way
+        a caller supplies the connection, or keeps it (a test harness that limits the file's
+        size to play a full disk). The store sets it to autocommit and to `busy_timeout`.
+        """
+        path = Path(path)
+        marker = path.with_name(path.name + ".created")
+        recreated = not path.exists() and marker.exists()
+        if not raw_retention > 0 or not rollup_retention > 0:
+            raise ValueError("history retention periods must be positive")
+        if rollup_retention < raw_retention:
+            raise ValueError("rollup retention must be at least the raw retention")
+        store = Store.open(path, busy_timeout=busy_timeout, connect=connect)
+        history = cls(store, raw_retention=raw_retention, rollup_retention=rollup_retention)
+        try:
+            if recreated and now is not None:
+                log.warning(
+                    "history database %s was missing and is recreated: the minimum interval "
+                    "and availability hold count from now",
+                    path,
+                )
+                history.set_state("recreated_at", now)
+            marker.touch()
+        except OSError as exc:
+            store.close()
+            raise HistoryError(f"history database {path}: cannot write beside it: {exc}") from None
+        except BaseException:
+            store.close()
+            raise
+        return history
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- samples (samples.py) -----------------------------------------------------------------
+
+    def record_sample(self, ts: float, gpus: Sequence[GpuNow]) -> None:
+        """Store one reading of every GPU; a lost GPU stores nothing."""
+        self._samples.record(ts, gpus)
+
+    def window(self, key: WindowKey, now: float) -> dict[int, float | None]:
+        """The aggregate over the samples in [now - seconds, now], per GPU index. A GPU without
+        a value for the metric in the window (lost, unsupported, no samples) is absent."""
+        return self._samples.window(key, now)
+
+    def idle_for(self, threshold: float, now: float) -> float | None:
+        """Seconds since any GPU's utilization last exceeded `threshold` (or since the oldest
+        utilization sample, if it never did); None without any utilization sample."""
+        return self._samples.idle_for(threshold, now)
+
+    def coverage(self, now: float) -> float:
+        """Seconds of history available: now minus the oldest stored sample; 0 without any."""
+        return self._samples.coverage(now)
+
+    # -- audit trail (audit.py) ---------------------------------------------------------------
+
+    def record_change(
+        self,
+        ts: float,
+        server: str,
+        before: Settings,
+        after: Settings,
+        reasons: Sequence[str],
+        status: str = "pending",
+    ) -> int:
+        """Record a settings change (pending until marked); its id."""
+        return self._audit.record_change(ts, server, before, after, reasons, status)
+
+    def mark_change(self, change_id: int, status: str, ts: float) -> None:
+        """Set a change's status (applied or abandoned) as of `ts`."""
+        self._audit.mark_change(change_id, status, ts)
+
+    def changes(
+        self, since: float | None = None, status: str | None = "applied"
+    ) -> list[ChangeRecord]:
+        """Changes recorded at or after `since`, oldest first; of every status if None."""
+        return self._audit.changes(since, status)
+
+    def pending_changes(self) -> list[ChangeRecord]:
+        return self._audit.pending_changes()
+
+    def last_change(self) -> ChangeRecord | None:
+        """The most recently recorded change, of any status."""
+        return self._audit.last_change()
+
+    def prior_state(self, server: str | None = None) -> PriorState:
+        """When prices and availability last changed, from the applied changes."""
+        return self._audit.prior_state(server)
+
+    def record_decision(self, ts: float, summary: dict[str, Any]) -> None:
+        """Keep a decision's summary; only the latest MAX_DECISIONS are kept."""
+        self._audit.record_decision(ts, summary)
+
+    def last_decision(self) -> tuple[float, dict[str, Any]] | None:
+        return self._audit.last_decision()
+
+    def get_state(self, key: str) -> Any | None:
+        """A value the agent keeps between runs (JSON); None if never set."""
+        return self._audit.get_state(key)
+
+    def set_state(self, key: str, value: Any) -> None:
+        self._audit.set_state(key, value)

@@ -1,0 +1,231 @@
+"""The one error model: every error class maps to its exit code and its one line, in one place."""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import pkgutil
+from collections.abc import Callable
+
+import pytest
+
+import clore_host
+from clore_host.errors import (
+    EXIT_AUTH,
+    EXIT_FAILURE,
+    EXIT_INVALID,
+    EXIT_LOCKED,
+    EXIT_UNAVAILABLE,
+    Failure,
+    describe,
+    is_bug,
+)
+
+
+def _all_failure_classes() -> set[type[Failure]]:
+    """Every Failure subclass the package defines (its modules imported first)."""
+    for info in pkgutil.walk_packages(clore_host.__path__, "clore_host."):
+        if info.name.endswith("__main__"):
+            continue
+        importlib.import_module(info.name)
+    found: set[type[Failure]] = set()
+    todo = [Failure]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub.__module__.startswith("clore_host.") and sub not in found:
+                found.add(sub)
+                todo.append(sub)
+    return found
+
+
+def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
+    """Class name -> (an instance, its exit code, its line)."""
+    from clore_host.agent import UnrecordedChange
+    from clore_host.api import errors as api
+    from clore_host.cli.init import CannotWrite
+    from clore_host.cli.reprice import PlanBlocked
+    from clore_host.daemon import OutputsUnusable
+    from clore_host.errors import UsageError
+    from clore_host.gpu.base import (
+        GpuBackendError,
+        GpuBackendTimeout,
+        GpuDriverNotLoaded,
+        NvmlLibraryNotFound,
+    )
+    from clore_host.history import HistoryError
+    from clore_host.lock import LockHeld
+    from clore_host.observe.server import ServerDataError
+    from clore_host.validation import InputFileError, Issue
+
+    api_down = "API unavailable, nothing changed: "
+    gpus_down = "GPUs unavailable, nothing changed: "
+    return {
+        "CloreError": (lambda: api.CloreError("x"), EXIT_UNAVAILABLE, api_down + "x"),
+        "TokenError": (lambda: api.TokenError("no API token"), EXIT_INVALID, "no API token"),
+        "LocalStateError": (
+            lambda: api.LocalStateError("rate limiter file damaged"),
+            EXIT_UNAVAILABLE,
+            "state directory unavailable, nothing changed: rate limiter file damaged",
+        ),
+        "ApiError": (
+            lambda: api.ApiError("wallets", 9),
+            EXIT_UNAVAILABLE,
+            api_down + "wallets: API code 9 (unknown code)",
+        ),
+        "DatabaseError": (
+            lambda: api.DatabaseError("wallets", 1),
+            EXIT_UNAVAILABLE,
+            api_down + "wallets: API code 1 (database error)",
+        ),
+        "InvalidInput": (
+            lambda: api.InvalidInput("server_config", 2, "unknown server name 'x'"),
+            EXIT_INVALID,
+            "the API refused the request as invalid, nothing changed: "
+            "server_config: API code 2 (invalid input data: unknown server name 'x')",
+        ),
+        "AuthError": (
+            lambda: api.AuthError("my_servers", 3),
+            EXIT_AUTH,
+            "authentication failed: my_servers: API code 3 (invalid API token)",
+        ),
+        "InvalidEndpoint": (
+            lambda: api.InvalidEndpoint("nope", 4),
+            EXIT_UNAVAILABLE,
+            api_down + "nope: API code 4 (invalid endpoint)",
+        ),
+        "RateLimited": (
+            lambda: api.RateLimited("wallets", 5),
+            EXIT_UNAVAILABLE,
+            api_down + "wallets: API code 5 (exceeded 1 request/second limit)",
+        ),
+        "NamedApiError": (
+            lambda: api.NamedApiError("set_server_settings", 6, "exceeded_max_step"),
+            EXIT_UNAVAILABLE,
+            api_down + "set_server_settings: API code 6 (exceeded_max_step)",
+        ),
+        "TransportError": (
+            lambda: api.TransportError("wallets", "broken"),
+            EXIT_UNAVAILABLE,
+            api_down + "wallets: broken",
+        ),
+        "HttpStatusError": (
+            lambda: api.HttpStatusError("wallets", 502),
+            EXIT_UNAVAILABLE,
+            api_down + "wallets: HTTP status 502",
+        ),
+        "TooManyRequests": (
+            lambda: api.TooManyRequests("wallets", 3.0),
+            EXIT_UNAVAILABLE,
+            api_down + "wallets: HTTP 429 too many requests, retry after 3 s",
+        ),
+        "ApiTimeout": (
+            lambda: api.ApiTimeout("wallets", "no answer within 10s"),
+            EXIT_UNAVAILABLE,
+            api_down + "wallets: no answer within 10s",
+        ),
+        "ApiUnreachable": (
+            lambda: api.ApiUnreachable("wallets", "connection refused"),
+            EXIT_UNAVAILABLE,
+            api_down + "wallets: connection refused",
+        ),
+        "MalformedResponse": (
+            lambda: api.MalformedResponse("wallets", "not JSON"),
+            EXIT_UNAVAILABLE,
+            api_down + "wallets: not JSON",
+        ),
+        "ServerDataError": (
+            lambda: ServerDataError("server_config lacks mrl; refusing to guess"),
+            EXIT_UNAVAILABLE,
+            api_down + "server_config lacks mrl; refusing to guess",
+        ),
+        "UnrecordedChange": (
+            lambda: UnrecordedChange("settings written, but not yet recorded as applied"),
+            EXIT_UNAVAILABLE,
+            "settings written, but not yet recorded as applied",
+        ),
+        "GpuBackendError": (lambda: GpuBackendError("x"), EXIT_UNAVAILABLE, gpus_down + "x"),
+        "NvmlLibraryNotFound": (
+            lambda: NvmlLibraryNotFound("NVML library not found"),
+            EXIT_UNAVAILABLE,
+            gpus_down + "NVML library not found",
+        ),
+        "GpuDriverNotLoaded": (
+            lambda: GpuDriverNotLoaded("driver not loaded"),
+            EXIT_UNAVAILABLE,
+            gpus_down + "driver not loaded",
+        ),
+        "GpuBackendTimeout": (
+            lambda: GpuBackendTimeout(5.0),
+            EXIT_UNAVAILABLE,
+            gpus_down + "GPU backend timed out after 5s",
+        ),
+        "HistoryError": (
+            lambda: HistoryError("database is locked"),
+            EXIT_UNAVAILABLE,
+            "history unavailable, nothing changed: database is locked",
+        ),
+        "LockHeld": (
+            lambda: LockHeld("another clore-host process is changing this server's settings"),
+            EXIT_LOCKED,
+            "another clore-host process is changing this server's settings",
+        ),
+        "InputFileError": (
+            lambda: InputFileError("policy", "p.toml", [Issue("rails", "required key is missing")]),
+            EXIT_INVALID,
+            "invalid policy: p.toml: rails: required key is missing",
+        ),
+        "UsageError": (
+            lambda: UsageError("--since 'x': use a duration such as 24h or an ISO date"),
+            EXIT_INVALID,
+            "--since 'x': use a duration such as 24h or an ISO date",
+        ),
+        "CannotWrite": (
+            lambda: CannotWrite("cannot write /etc/x: Permission denied"),
+            EXIT_UNAVAILABLE,
+            "cannot write /etc/x: Permission denied",
+        ),
+        "PlanBlocked": (
+            lambda: PlanBlocked("current spot price 0.0 is not a positive number"),
+            EXIT_UNAVAILABLE,
+            "inputs implausible, nothing changed: current spot price 0.0 is not a positive number",
+        ),
+        "OutputsUnusable": (
+            lambda: OutputsUnusable("cannot listen on 127.0.0.1:1: Permission denied"),
+            EXIT_INVALID,
+            "cannot listen on 127.0.0.1:1: Permission denied",
+        ),
+    }
+
+
+def test_the_table_names_every_error_class_of_the_package() -> None:
+    """A new error class must say here what it means to a person and to a script."""
+    assert {cls.__name__ for cls in _all_failure_classes()} == set(_cases())
+
+
+@pytest.mark.parametrize("name", sorted(_cases()))
+def test_each_error_class_has_its_code_and_one_line(name: str) -> None:
+    make, code, line = _cases()[name]
+    exc = make()
+    assert type(exc).__name__ == name
+    assert describe(exc) == (code, line)
+    assert "\n" not in line
+    assert not is_bug(exc)
+
+
+def test_an_os_error_is_the_state_directory_with_the_file_named() -> None:
+    exc = OSError(errno.ENOSPC, "No space left on device", "/var/lib/x")
+    assert describe(exc) == (
+        EXIT_UNAVAILABLE,
+        "state directory unavailable (/var/lib/x), nothing changed: No space left on device",
+    )
+    assert not is_bug(exc)
+
+
+def test_anything_else_is_a_bug_exit_1() -> None:
+    exc = ZeroDivisionError("division by zero")
+    assert describe(exc) == (
+        EXIT_FAILURE,
+        "unexpected error, nothing changed: ZeroDivisionError: division by zero",
+    )
+    assert is_bug(exc)

@@ -1,0 +1,141 @@
+"""The Plan: reasons as data, their words where shown, the JSON form, and price formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clore_host.facts import GpuNow, PriorState, Settings, WindowKey
+from clore_host.policy import (
+    FactSeen,
+    MetricSeen,
+    RailReason,
+    RuleReason,
+    RuleSkipped,
+    format_price,
+    make_plan,
+)
+
+from .factories import make_facts, make_policy
+
+UTIL_1H = WindowKey("utilization", "avg", 3600.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (5e-05, "0.00005000"),
+        (0.00005, "0.00005000"),
+        (0.000081, "0.00008100"),
+        (1e-08, "0.00000001"),
+        (1e-10, "0.00000000"),
+        (0.0, "0.00000000"),
+        (12.5, "12.50000000"),
+        (1e21, "1000000000000000000000.00000000"),
+        (-0.0001, "-0.00010000"),
+    ],
+)
+def test_format_price_is_fixed_decimals_never_exponent(value: float, text: str) -> None:
+    assert format_price(value) == text
+    assert "e" not in format_price(value).lower()
+
+
+def test_plan_lines_keep_their_documented_price_form() -> None:
+    # format_price is for other outputs; a plan line keeps 6 decimals or more when they count.
+    policy = make_policy([{"name": "r", "then": {"on_demand": {"scale": 0.9}}}])
+    plan = make_plan(policy, make_facts(current=Settings(0.00009, 0.00005, True, 72)), PriorState())
+    assert plan.explain()[0] == 'on_demand 0.000090 -> 0.000081: rule "r" (always)'
+
+
+def test_each_field_carries_its_reasons_as_data() -> None:
+    policy = make_policy(
+        [
+            {
+                "name": "hot",
+                "when": {"fact": "overheating"},
+                "then": {"on_demand": {"scale": 2.0}},
+            },
+            {
+                "name": "busy",
+                "when": {
+                    "metric": "utilization",
+                    "window": "1h",
+                    "gpus": "sum",
+                    "op": ">",
+                    "value": 1,
+                },
+                "then": {"mrl": 24},
+            },
+            {
+                "name": "later",
+                "when": {"fact": "idle_for", "op": ">", "value": 1},
+                "then": {"mrl": 48},
+            },
+        ]
+    )
+    facts = make_facts(gpus=[GpuNow(0, temperature=95.0)], windows={UTIL_1H: (40.0,)})
+    plan = make_plan(policy, facts, PriorState())
+    on_demand = plan.fields["on_demand"]
+    assert on_demand.rule_reasons == (
+        RuleReason("hot", (FactSeen("overheating", True, ((0, 95.0),)),)),
+    )
+    assert on_demand.rail_reasons == (RailReason("max_step", (10.0,)),)
+    mrl = plan.fields["mrl"]
+    assert mrl.rule_reasons == (
+        RuleReason("busy", (MetricSeen("utilization", 3600.0, "avg", "sum", (40.0,)),)),
+    )
+    assert mrl.skipped_rules == (RuleSkipped("later", (FactSeen("idle_for", None),)),)
+    # ... put into words only where shown, as before.
+    assert plan.explain() == [
+        "on_demand 0.000100 -> 0.000110: "
+        'rule "hot" (overheating: GPU 0 at 95 C); clamped by max step 10%',
+        "spot 0.000050 unchanged",
+        "availability true unchanged",
+        'mrl 72 -> 24: rule "busy" (utilization avg over 1h, sum of GPUs: 40); '
+        'rule "later" skipped (no data: idle_for)',
+    ]
+    assert plan.rule_names() == ("hot", "busy")
+
+
+def test_rule_names_are_distinct_in_field_order_and_can_be_limited_to_changes() -> None:
+    policy = make_policy(
+        [
+            {"name": 'say "hi" (now)', "then": {"mrl": 24, "spot": {"scale": 0.95}}},
+            {"name": "Ölpreis hoch", "then": {"availability": True}},  # acts, changes nothing
+        ]
+    )
+    plan = make_plan(policy, make_facts(), PriorState())
+    assert plan.rule_names() == ('say "hi" (now)', "Ölpreis hoch")
+    assert plan.rule_names(changed_only=True) == ('say "hi" (now)',)
+
+
+def test_to_dict_keeps_its_keys_and_adds_the_structured_reasons() -> None:
+    policy = make_policy(
+        [
+            {
+                "name": "idle",
+                "when": {"all": [{"fact": "rented", "value": False}, {"fact": "gpu_lost"}]},
+                "then": {"spot": {"scale": 0.8}},
+            }
+        ]
+    )
+    facts = make_facts(gpus=[GpuNow(0, utilization=1.0), GpuNow(1, lost=True)])
+    data = make_plan(policy, facts, PriorState()).to_dict()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    assert set(data) == {"changed", "blocked", "current", "target", "fields", "explain"}
+    spot = data["fields"]["spot"]
+    assert spot["rules"] == ['rule "idle" (not rented, a GPU lost: GPU 1)']
+    assert spot["clamps"] == ["clamped by max step 10%"]
+    assert spot["skipped"] == []
+    assert spot["rule_reasons"] == [
+        {
+            "rule": "idle",
+            "why": [
+                {"fact": "rented", "value": False, "detail": []},
+                {"fact": "gpu_lost", "value": True, "detail": [1]},
+            ],
+        }
+    ]
+    assert spot["rail_reasons"] == [{"rail": "max_step", "why": [10.0]}]
+    assert spot["skipped_rules"] == []
