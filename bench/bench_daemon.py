@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from clore_host.daemon import Notifier
+from clore_host.agent.daemon import Notifier
 from clore_host.testing import FakeClock, Rig
 
 CYCLES = 10_000

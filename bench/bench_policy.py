@@ -13,9 +13,10 @@ import random
 import sys
 import time
 
+from clore_host.config import load_policy
+from clore_host.config.paths import resolve_shipped
 from clore_host.facts import Facts, GpuNow, LocalTime, PriorState, Settings
-from clore_host.policy import Policy, load_policy, make_plan
-from clore_host.shipped import resolve_shipped
+from clore_host.policy import Policy, make_plan
 
 TARGET = 5_000.0
 SECONDS = 3.0

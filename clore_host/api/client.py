@@ -12,7 +12,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from ..clock import Clock
-from ..validation import issues_from_validation
+from ..issues import issues_from_validation
 from .connection import Connection, Request, server_config_request
 from .errors import (
     CloreError,

@@ -7,7 +7,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..logs import redact
+from ..outputs.logs import redact
 from .errors import TokenError
 
 CREDENTIAL_NAME = "clore-api-token"

@@ -20,7 +20,7 @@ from ..errors import (
     EXIT_UNAVAILABLE,
     describe,
 )
-from ..logs import setup_logging
+from ..outputs.logs import setup_logging
 
 log = logging.getLogger("clore_host.cli")
 

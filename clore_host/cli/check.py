@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import Config, config_path, load_config
+from ..config import Config, config_path, load_config, load_policy
+from ..config.paths import resolve_shipped
 from ..errors import EXIT_INVALID, EXIT_OK
-from ..policy import load_policy
-from ..shipped import resolve_shipped
-from ..validation import InputFileError
+from ..issues import InputFileError
 from . import add_config_option, fail
 
 

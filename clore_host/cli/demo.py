@@ -21,8 +21,8 @@ def register(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from ..issues import InputFileError
     from ..testing import run_demo
-    from ..validation import InputFileError
 
     if not (0 < args.hours <= 24 * 31):  # also refuses nan
         return fail(

@@ -1,4 +1,4 @@
-"""`clore-host run`: the daemon (see clore_host.daemon)."""
+"""`clore-host run`: the daemon (see clore_host.agent.daemon)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,6 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..daemon import run_daemon
+    from ..agent.daemon import run_daemon
 
     return run_daemon(args.config)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..clock import Clock
-from ..shipped import resolve_shipped
+from ..config.paths import resolve_shipped
 from .base import (
     GpuBackend,
     GpuBackendError,

@@ -12,10 +12,10 @@ Thresholds, one way: both are a Policy's `thresholds`, and each is applied in on
 this package reads Facts and nothing else.
 
 Imports: the standard library, pydantic (and pydantic_core), and from this project only
-clore_host.facts, clore_host.duration and, from clore_host.validation, the located-issue
-types (Issue, InputFileError, issues_from_validation) and load_toml. load_toml serves
-load_policy alone, the one function here that reads a file. Nothing from the API, GPU,
-history or config modules.
+clore_host.facts, clore_host.duration and, from clore_host.issues, the located-issue
+types (Issue, InputFileError, issues_from_validation). It reads no file (clore_host.config's
+load_policy reads a policy file and calls parse_policy), and imports nothing from the API,
+GPU, history or config modules.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .compile import compiled
 from .decide import Proposal, decide
 from .guard import guard, implausible, make_plan
 from .plan import FactSeen, FieldPlan, MetricSeen, Plan, RailReason, RuleReason, RuleSkipped
-from .schema import Policy, Rails, Rule, load_policy, parse_policy
+from .schema import Policy, Rails, Rule, parse_policy
 
 __all__ = [
     "FACTS",
@@ -48,7 +48,6 @@ __all__ = [
     "format_price",
     "guard",
     "implausible",
-    "load_policy",
     "make_plan",
     "parse_policy",
 ]

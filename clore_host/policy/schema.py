@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -29,7 +28,7 @@ from pydantic import (
 )
 
 from ..facts import AGGREGATES, RENTAL_STATUSES, SETTING_FIELDS, WindowKey
-from ..validation import InputFileError, Issue, issues_from_validation, load_toml
+from ..issues import InputFileError, Issue, issues_from_validation
 from ._errors import Loc, located
 from ._units import format_price, parse_duration, parse_percent
 from .catalogue import (
@@ -564,11 +563,6 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> Policy:
         raise InputFileError("policy", source, _issues(exc)) from None
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file; raises InputFileError listing every problem."""
-    return parse_policy(load_toml(path, "policy"), str(path))
-
-
 # Pydantic's wording, in the words of a TOML file.
 _PLAIN_WORDS = (
     ("Input should be a valid boolean", "expected true or false"),
@@ -604,6 +598,5 @@ __all__ = [
     "PriceBounds",
     "Rails",
     "Rule",
-    "load_policy",
     "parse_policy",
 ]

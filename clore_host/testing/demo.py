@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..agent import Agent, CycleResult
+from ..config.paths import shipped_dir
 from ..duration import format_duration, parse_duration
-from ..shipped import shipped_dir
 from .clock import FakeClock
 from .rig import Rig
 

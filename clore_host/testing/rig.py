@@ -28,7 +28,7 @@ from ..policy import Policy
 from .emulator import Emulator, default_state
 
 if TYPE_CHECKING:  # the daemon (metrics, systemd) loads only for those who open one
-    from ..daemon import Daemon, Notifier
+    from ..agent.daemon import Daemon, Notifier
 
 SERVER = "demo-rig"  # the name of the emulator's sample server
 TOKEN = "rig-secret-token-3f9c1a"
@@ -218,7 +218,7 @@ class Rig:
         open_agent: Callable[[Config], Agent] | None = None,
     ) -> Daemon:
         """The daemon on the rig's config and clock; `step()` it, or `run()` it."""
-        from ..daemon import Daemon
+        from ..agent.daemon import Daemon
 
         return Daemon(self.config, clock=self.clock, notifier=notifier, open_agent=open_agent)
 

@@ -26,10 +26,11 @@ from pydantic import (
     model_validator,
 )
 
+from ..config import load_toml
 from ..duration import parse_duration
 from ..facts import GPU_METRICS
 from ..gpu.base import THROTTLE_REASONS, GpuReading
-from ..validation import InputFileError, issues_from_validation, load_toml
+from ..issues import InputFileError, issues_from_validation
 
 # Metrics with a numeric trace. "fan" applies to each of the card's fans.
 TRACED: tuple[str, ...] = GPU_METRICS

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from clore_host.config import DEFAULT_CONFIG_PATH, config_path, load_config
-from clore_host.shipped import shipped_dir
-from clore_host.validation import InputFileError
+from clore_host.config.paths import shipped_dir
+from clore_host.issues import InputFileError
 
 
 def write(tmp_path: Path, text: str) -> Path:

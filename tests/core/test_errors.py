@@ -42,10 +42,11 @@ def _all_failure_classes() -> set[type[Failure]]:
 def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
     """Class name -> (an instance, its exit code, its line)."""
     from clore_host.agent import UnrecordedChange
+    from clore_host.agent.daemon import OutputsUnusable
+    from clore_host.agent.lock import LockHeld
     from clore_host.api import errors as api
     from clore_host.cli.init import CannotWrite
     from clore_host.cli.reprice import PlanBlocked
-    from clore_host.daemon import OutputsUnusable
     from clore_host.errors import UsageError
     from clore_host.gpu.base import (
         GpuBackendError,
@@ -54,9 +55,8 @@ def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
         NvmlLibraryNotFound,
     )
     from clore_host.history import HistoryError
-    from clore_host.lock import LockHeld
+    from clore_host.issues import InputFileError, Issue
     from clore_host.observe.server import ServerDataError
-    from clore_host.validation import InputFileError, Issue
 
     api_down = "API unavailable, nothing changed: "
     gpus_down = "GPUs unavailable, nothing changed: "

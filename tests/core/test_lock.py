@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from clore_host.lock import LockHeld, WriterLock
+from clore_host.agent.lock import LockHeld, WriterLock
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from clore_host.lock import WriterLock
+from clore_host.agent.lock import WriterLock
 lock = WriterLock(Path(sys.argv[1]), "rig")
 lock.acquire()
 print("held", flush=True)

@@ -148,7 +148,7 @@ def test_a_lost_gpu_is_a_fact_the_policy_acts_on_not_a_failure(rig: Rig) -> None
 
 
 def test_another_writer_holding_the_lock_exits_5(rig: Rig) -> None:
-    from clore_host.lock import WriterLock
+    from clore_host.agent.lock import WriterLock
 
     with WriterLock(rig.root / "state", SERVER):
         result = rig.cli("reprice")

@@ -11,10 +11,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clore_host.config import load_config
-from clore_host.policy import load_policy, parse_policy
+from clore_host.config import load_config, load_policy
+from clore_host.issues import InputFileError
+from clore_host.policy import parse_policy
 from clore_host.testing import load_scenario
-from clore_host.validation import InputFileError
 
 from .toml_text import DURATIONS, NUMBERS, RAW, TEXT, VALUES, WORDS, render, table
 

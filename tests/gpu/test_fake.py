@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from clore_host.config.paths import shipped_dir
 from clore_host.duration import parse_duration
 from clore_host.gpu import (
     GpuBackendTimeout,
@@ -15,9 +16,8 @@ from clore_host.gpu import (
     NvmlLibraryNotFound,
     open_backend,
 )
-from clore_host.shipped import shipped_dir
+from clore_host.issues import InputFileError
 from clore_host.testing import FakeBackend, Scenario, load_scenario
-from clore_host.validation import InputFileError
 
 TINY = 0.2
 SHIPPED = sorted(shipped_dir("scenarios").glob("*.toml"))

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from clore_host.agent import CycleResult
+from clore_host.config import load_policy
+from clore_host.config.paths import shipped_dir
 from clore_host.facts import Facts, LocalTime, PriorState, Settings
 from clore_host.gpu import GpuSnapshot, open_backend
-from clore_host.metrics import AgentMetrics, MetricsServer
-from clore_host.policy import Policy, load_policy, make_plan
-from clore_host.shipped import shipped_dir
+from clore_host.outputs.metrics import AgentMetrics, MetricsServer
+from clore_host.policy import Policy, make_plan
 from clore_host.testing import FakeClock
 
 # Three cards with constant traces (exact values to compare with); GPU 1 does not report

@@ -14,8 +14,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from clore_host.logs import KeyValueFormatter
-from clore_host.metrics import AgentMetrics
+from clore_host.outputs.logs import KeyValueFormatter
+from clore_host.outputs.metrics import AgentMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "packaging" / "grafana" / "clore-host.json"

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from clore_host import logs
-from clore_host.logs import (
+from clore_host.outputs import logs
+from clore_host.outputs.logs import (
     JsonFormatter,
     KeyValueFormatter,
     SecretFilter,
@@ -108,7 +108,7 @@ def test_plain_values_stay_bare() -> None:
 
 def test_event_helper_and_reserved_keys(stream: io.StringIO) -> None:
     setup_logging("info", "text", stream)
-    event(logging.getLogger("clore_host.daemon"), "reconciled", outcome="unchanged", msg="x")
+    event(logging.getLogger("clore_host.agent.daemon"), "reconciled", outcome="unchanged", msg="x")
     line = stream.getvalue()
     assert line.count("\n") == 1
     pairs = parse_kv(line.strip().split(" ", 1)[1] if line.startswith("ts=") else line.strip())

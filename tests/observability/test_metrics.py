@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from clore_host.facts import Settings
 from clore_host.gpu import GpuReading, GpuSnapshot
-from clore_host.metrics import KNOWN_THROTTLE_REASONS, AgentMetrics, parse_listen
+from clore_host.outputs.metrics import KNOWN_THROTTLE_REASONS, AgentMetrics, parse_listen
 from clore_host.policy import Policy, parse_policy
 from clore_host.testing import FakeClock
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from clore_host.outputs.webhook import MAX_IN_FLIGHT, Webhook, change_payload, health_payload
 from clore_host.policy import Policy
 from clore_host.testing import FakeClock
-from clore_host.webhook import MAX_IN_FLIGHT, Webhook, change_payload, health_payload
 
 from .conftest import cycle_result, make_facts
 
@@ -156,7 +156,7 @@ def test_a_receiver_that_never_answers_costs_at_most_the_timeout(
     port = request.getfixturevalue(port_fixture)
     hook = Webhook(f"http://127.0.0.1:{port}/x", TIMEOUT)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, "clore_host.webhook"):
+    with caplog.at_level(logging.WARNING, "clore_host.outputs.webhook"):
         assert hook.send("health", health_payload("gpus", "lost")) is False
     elapsed = time.monotonic() - started
     assert elapsed < TIMEOUT + SLACK
@@ -167,7 +167,7 @@ def test_connection_refused_is_false_and_logged_without_the_path(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     hook = Webhook(f"http://127.0.0.1:{refused_port()}/hooks/s3cr3t-t0ken", TIMEOUT)
-    with caplog.at_level(logging.WARNING, "clore_host.webhook"):
+    with caplog.at_level(logging.WARNING, "clore_host.outputs.webhook"):
         assert hook.send("health", health_payload("gpus", "lost")) is False
     [record] = caplog.records
     assert record.levelno == logging.WARNING
@@ -177,7 +177,7 @@ def test_connection_refused_is_false_and_logged_without_the_path(
 
 def test_an_error_status_is_false(receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
     receiver.status = 500
-    with caplog.at_level(logging.WARNING, "clore_host.webhook"):
+    with caplog.at_level(logging.WARNING, "clore_host.outputs.webhook"):
         assert Webhook(receiver.url, TIMEOUT).send("health", {"text": "x"}) is False
     assert "HTTP 500" in caplog.text
     assert len(receiver.requests) == 1  # no retry that would stretch the caller's wait
@@ -186,7 +186,7 @@ def test_an_error_status_is_false(receiver: Receiver, caplog: pytest.LogCaptureF
 def test_a_bad_payload_is_refused_without_raising(caplog: pytest.LogCaptureFixture) -> None:
     transport = httpx.MockTransport(lambda request: pytest.fail("nothing may be sent"))
     hook = Webhook("http://127.0.0.1:9/", TIMEOUT, transport)
-    with caplog.at_level(logging.ERROR, "clore_host.webhook"):
+    with caplog.at_level(logging.ERROR, "clore_host.outputs.webhook"):
         assert hook.send("health", {"kind": "spoofed"}) is False
     assert "may not set kind" in caplog.text
 
@@ -206,7 +206,7 @@ def test_hung_posts_pile_up_only_to_a_bound(caplog: pytest.LogCaptureFixture) ->
             assert hook.send("health", {}) is False
         for _ in range(MAX_IN_FLIGHT):
             assert entered.acquire(timeout=5)
-        with caplog.at_level(logging.WARNING, "clore_host.webhook"):
+        with caplog.at_level(logging.WARNING, "clore_host.outputs.webhook"):
             assert hook.send("health", {}) is False
         assert "dropped" in caplog.text
         assert entered.acquire(blocking=False) is False  # the dropped one never started

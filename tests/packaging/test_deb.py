@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from clore_host import __version__
-from clore_host.validation import load_toml
+from clore_host.config import load_toml
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = ("clore-host.service", "clore-host-reprice.service", "clore-host-reprice.timer")

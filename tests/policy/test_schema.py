@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from clore_host.config import load_policy
+from clore_host.config.paths import shipped_dir
 from clore_host.facts import WindowKey
-from clore_host.policy import load_policy, parse_policy
-from clore_host.shipped import shipped_dir
-from clore_host.validation import InputFileError
+from clore_host.issues import InputFileError
+from clore_host.policy import parse_policy
 
 from .factories import rails
 

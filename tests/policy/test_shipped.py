@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from clore_host.config import load_policy
+from clore_host.config.paths import resolve_shipped
 from clore_host.facts import Settings
-from clore_host.policy import Plan, Policy, load_policy
-from clore_host.shipped import resolve_shipped
+from clore_host.policy import Plan, Policy
 
 from .timeline import Moment, run
 

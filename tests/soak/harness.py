@@ -56,13 +56,14 @@ from typing import Any
 import psutil
 
 from clore_host.agent import Agent
-from clore_host.config import Config
-from clore_host.daemon import Daemon, Notifier
+from clore_host.agent.daemon import Daemon, Notifier
+from clore_host.config import Config, load_policy
+from clore_host.config.paths import shipped_dir
 from clore_host.facts import Settings
 from clore_host.gpu import GpuSnapshot
 from clore_host.history import ChangeRecord, History, HistoryError
-from clore_host.policy import Policy, load_policy
-from clore_host.shipped import shipped_dir
+from clore_host.issues import InputFileError
+from clore_host.policy import Policy
 from clore_host.testing import (
     SERVER,
     Emulator,
@@ -75,7 +76,6 @@ from clore_host.testing import (
     load_scenario,
     step_value,
 )
-from clore_host.validation import InputFileError
 
 log = logging.getLogger(__name__)
 HANG_SETTLE = 0.1  # real seconds for a hung fake GPU call to see its hang end

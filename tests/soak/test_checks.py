@@ -7,10 +7,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from clore_host.config import load_policy
+from clore_host.config.paths import shipped_dir
 from clore_host.facts import Settings
 from clore_host.history import ChangeRecord
-from clore_host.policy import load_policy
-from clore_host.shipped import shipped_dir
 from clore_host.testing import SERVER, Emulator, RequestRecord, default_state
 
 from .harness import Checks, Soak, SoakConfig, _LogWatch

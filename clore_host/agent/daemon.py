@@ -23,18 +23,17 @@ from typing import Any
 
 import sdnotify
 
-from . import __version__
-from .agent import Agent
-from .clock import Clock, SystemClock
-from .config import Config, load_config
-from .duration import format_duration
-from .errors import EXIT_INVALID, EXIT_OK, Failure, describe, is_bug
-from .gpu import GpuBackendTimeout
-from .logs import event
-from .metrics import AgentMetrics, MetricsServer
-from .policy import load_policy
-from .validation import InputFileError
-from .webhook import Webhook, change_payload, health_payload
+from .. import __version__
+from ..clock import Clock, SystemClock
+from ..config import Config, load_config, load_policy
+from ..duration import format_duration
+from ..errors import EXIT_INVALID, EXIT_OK, Failure, describe, is_bug
+from ..gpu import GpuBackendTimeout
+from ..issues import InputFileError
+from ..outputs.logs import event
+from ..outputs.metrics import AgentMetrics, MetricsServer
+from ..outputs.webhook import Webhook, change_payload, health_payload
+from .cycle import Agent
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,11 @@
-"""Reading TOML input files and turning validation failures into located, readable messages.
+"""Problems in input files, located: every error names the file, the place in it (e.g.
+`rule[2].when.all[0].metric`) and what is allowed there.
 
-Config, policy and scenario files all go through here, so every error names the file, the
-place in it (e.g. `rule[2].when.all[0].metric`) and what is allowed there.
+Config, policy and scenario files all report through here. Pure: it reads no file.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,13 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import EXIT_INVALID, Failure
 
-if TYPE_CHECKING:  # only its type: reading a TOML file must not load pydantic
+if TYPE_CHECKING:  # only its type
     from pydantic import ValidationError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 
 @dataclass(frozen=True)
@@ -98,25 +92,3 @@ def _message(err: Any) -> str:
     msg = str(err.get("msg", "invalid value"))
     # pydantic prefixes messages from our own validators with "Value error, ".
     return msg.removeprefix("Value error, ")
-
-
-def load_toml(path: str | Path, kind: str) -> dict[str, Any]:
-    """Parse a TOML file, raising InputFileError that names the file and the line."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(kind, p, [Issue("", "file not found")]) from None
-    except OSError as exc:
-        raise InputFileError(kind, p, [Issue("", f"cannot read: {exc.strerror}")]) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputFileError(kind, p, [Issue("", "not UTF-8 text")]) from None
-    try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputFileError(kind, p, [Issue("", f"TOML syntax error: {exc}")]) from None
-    except RecursionError:
-        raise InputFileError(kind, p, [Issue("", "nested too deeply to read")]) from None
-    return data

@@ -20,11 +20,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from .facts import RENTAL_STATUSES, Settings
-from .gpu.base import THROTTLE_REASONS, GpuReading, GpuSnapshot
+from ..facts import RENTAL_STATUSES, Settings
+from ..gpu.base import THROTTLE_REASONS, GpuReading, GpuSnapshot
 
 if TYPE_CHECKING:
-    from .agent import CycleResult
+    from ..agent import CycleResult
 
 PREFIX = "clore_host_"
 MIB = 1024 * 1024

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from types import TracebackType
 
-from .errors import EXIT_LOCKED, Failure
+from ..errors import EXIT_LOCKED, Failure
 
 
 class LockHeld(Failure):

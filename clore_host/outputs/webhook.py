@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .clock import Clock, SystemClock
+from ..clock import Clock, SystemClock
 
 if TYPE_CHECKING:
-    from .agent import CycleResult
+    from ..agent import CycleResult
 
 log = logging.getLogger(__name__)
 

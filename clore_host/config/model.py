@@ -1,14 +1,7 @@
-"""The agent's config file (TOML), validated.
-
-Looked up as `--config PATH`, else `$CLORE_HOST_CONFIG`, else /etc/clore-host/config.toml.
-Relative paths inside the file are resolved against the file's own directory, and
-`$CLORE_API_URL` overrides the API's address, so tests and operators can point a config
-elsewhere.
-"""
+"""The config file's model: its sections, their defaults and what each allows."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,35 +11,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from .duration import parse_duration
-from .shipped import resolve_relative, resolve_shipped
-from .validation import InputFileError, issues_from_validation, load_toml
-
-DEFAULT_CONFIG_PATH = Path("/etc/clore-host/config.toml")
-DEFAULT_API_URL = "https://api.clore.ai/v1"
-DEFAULT_API_TIMEOUT = 10.0
-DEFAULT_STATE_DIR = Path("/var/lib/clore-host")
-CONFIG_ENV = "CLORE_HOST_CONFIG"
-API_URL_ENV = "CLORE_API_URL"
-
-
-def config_path(explicit: str | Path | None = None) -> Path:
-    """Where the config is: the explicit path, else $CLORE_HOST_CONFIG, else the default."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else DEFAULT_CONFIG_PATH
-
-
-def api_base_url(configured: str = DEFAULT_API_URL) -> str:
-    """$CLORE_API_URL overrides the file, so tests and operators can point a config elsewhere."""
-    return os.environ.get(API_URL_ENV) or configured
-
+from ..duration import parse_duration
+from .paths import DEFAULT_API_TIMEOUT, DEFAULT_API_URL, DEFAULT_STATE_DIR
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 
@@ -143,40 +113,3 @@ class Config(_Section):
                 f'unknown time zone {value!r}: use an IANA name such as "Europe/Prague" or "UTC"'
             ) from None
         return value
-
-
-def load_config(path: str | Path | None = None) -> Config:
-    """Load and validate the config; raises InputFileError naming every problem."""
-    p = config_path(path)
-    data = load_toml(p, "config")
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        raise InputFileError("config", p, issues_from_validation(exc)) from None
-    return _resolve_paths(config, p.parent)
-
-
-def _resolve_paths(config: Config, base: Path) -> Config:
-    def rel(value: Path | None) -> Path | None:
-        return None if value is None else resolve_relative(value, base)
-
-    def rel_or_shipped(value: Path | None, kind: Literal["policies", "scenarios"]) -> Path | None:
-        # A bare name ("default", "idle-rig") with no such file beside the config names a
-        # shipped policy or scenario.
-        return None if value is None else resolve_shipped(value, kind, base)
-
-    base_url = api_base_url(config.api.base_url)
-    return config.model_copy(
-        update={
-            "api": config.api.model_copy(
-                update={"token_file": rel(config.api.token_file), "base_url": base_url}
-            ),
-            "gpu": config.gpu.model_copy(
-                update={"scenario": rel_or_shipped(config.gpu.scenario, "scenarios")}
-            ),
-            "policy": config.policy.model_copy(
-                update={"path": rel_or_shipped(config.policy.path, "policies")}
-            ),
-            "state": config.state.model_copy(update={"dir": rel(config.state.dir)}),
-        }
-    )

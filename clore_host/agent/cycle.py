@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .api import CloreClient, ServerConfig, SetServerSettings, load_token
-from .clock import Clock, SystemClock
-from .config import Config
-from .errors import Failure
-from .facts import (
+from ..api import CloreClient, ServerConfig, SetServerSettings, load_token
+from ..clock import Clock, SystemClock
+from ..config import Config, load_policy
+from ..errors import Failure
+from ..facts import (
     Facts,
     GpuNow,
     HostNow,
@@ -25,12 +25,12 @@ from .facts import (
     Settings,
     WindowKey,
 )
-from .gpu import GpuBackend, GpuSnapshot, open_backend
-from .history import History, HistoryError
+from ..gpu import GpuBackend, GpuSnapshot, open_backend
+from ..history import History, HistoryError
+from ..observe.host import read_host
+from ..observe.server import current_settings, rental_status_of, same_settings
+from ..policy import Plan, Policy, make_plan
 from .lock import WriterLock
-from .observe.host import read_host
-from .observe.server import current_settings, rental_status_of, same_settings
-from .policy import Plan, Policy, load_policy, make_plan
 
 log = logging.getLogger(__name__)
 
