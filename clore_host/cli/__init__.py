@@ -8,7 +8,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..errors import (
@@ -21,6 +22,14 @@ from ..errors import (
     describe,
 )
 from ..outputs.logs import setup_logging
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from ..agent import Agent
+
+    # What each command module's `register(commands)` adds its parsers to.
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 log = logging.getLogger("clore_host.cli")
 
@@ -36,6 +45,7 @@ __all__ = [
     "entry",
     "fail",
     "main",
+    "with_agent",
 ]
 
 # The module that defines each command; it has `register(subparsers)`, and its parsers set
@@ -88,6 +98,18 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="config file (default: $CLORE_HOST_CONFIG, else /etc/clore-host/config.toml)",
     )
+
+
+def with_agent(args: argparse.Namespace, job: Callable[[Agent], int]) -> int:
+    """Open the agent from --config, run `job`, close it; failures go up to main()."""
+    from ..agent import Agent
+    from ..config import load_config
+
+    agent = Agent.open(load_config(args.config))
+    try:
+        return job(agent)
+    finally:
+        agent.close()
 
 
 def fail(message: str, code: int) -> int:

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..api import CloreClient, load_token
 from ..api.models import MyServersResponse, ServerConfigResponse
@@ -15,11 +16,15 @@ from ..config import ApiSection, api_base_url, load_config
 from ..errors import EXIT_OK
 from . import add_config_option
 
+if TYPE_CHECKING:
+    from . import Commands
+
+
 RENTAL_STATUS = {0: "not rented", 1: "rented on the spot market", 2: "rented on demand"}
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    api = subparsers.add_parser("api", help="query the CLORE.AI API (read-only)")
+def register(commands: Commands) -> None:
+    api = commands.add_parser("api", help="query the CLORE.AI API (read-only)")
     queries = api.add_subparsers(dest="api_command", metavar="QUERY", required=True)
 
     servers = queries.add_parser("servers", help="list your servers (my_servers)")

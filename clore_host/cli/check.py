@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Config, config_path, load_config, load_policy
 from ..config.paths import resolve_shipped
@@ -15,9 +16,12 @@ from ..errors import EXIT_INVALID, EXIT_OK
 from ..issues import InputFileError
 from . import add_config_option, fail
 
+if TYPE_CHECKING:
+    from . import Commands
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+
+def register(commands: Commands) -> None:
+    parser = commands.add_parser(
         "check",
         help="validate the config and the policy, listing every error",
         description="Validate the config and the policy it names (or --policy). "

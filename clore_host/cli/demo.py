@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
-from . import EXIT_INVALID, EXIT_OK, fail
+from ..errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from . import Commands
 
 
-def register(sub: Any) -> None:
-    demo = sub.add_parser(
+def register(commands: Commands) -> None:
+    demo = commands.add_parser(
         "demo",
         help="run the agent over a simulated day (emulator + fake GPU; no token or GPU needed)",
     )
@@ -21,15 +24,9 @@ def register(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ..issues import InputFileError
     from ..testing import run_demo
 
     if not (0 < args.hours <= 24 * 31):  # also refuses nan
-        return fail(
-            f"--hours {args.hours}: give a number of hours above 0 (at most 744)", EXIT_INVALID
-        )
-    try:
-        run_demo(print, policy=args.policy, hours=args.hours)
-    except InputFileError as exc:
-        return fail(exc.render(), EXIT_INVALID)
+        raise UsageError(f"--hours {args.hours}: give a number of hours above 0 (at most 744)")
+    run_demo(print, policy=args.policy, hours=args.hours)
     return EXIT_OK

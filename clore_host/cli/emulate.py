@@ -6,13 +6,16 @@ import argparse
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from ..errors import EXIT_FAILURE, EXIT_INVALID, EXIT_OK
-from . import fail
+from ..errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from . import Commands
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
+def register(commands: Commands) -> None:
+    p = commands.add_parser(
         "emulate", help="serve an emulated CLORE.AI API on loopback (for tests and demos)"
     )
     p.add_argument("--port", type=int, default=0, help="TCP port (default: 0, any free port)")
@@ -27,16 +30,15 @@ def _emulate(args: argparse.Namespace) -> int:
     from ..testing import Emulator, default_state, load_state  # loaded by this command only
 
     if not 0 <= args.port <= 65535:
-        return fail(f"--port {args.port} is not a TCP port (0-65535)", EXIT_INVALID)
-    try:
+        raise UsageError(f"--port {args.port} is not a TCP port (0-65535)")
+    try:  # the emulator's own errors, in the terms of this command's arguments
         state = load_state(args.state) if args.state else default_state()
         emulator = Emulator(state, host=args.host, port=args.port)
-    except ValueError as exc:
-        return fail(str(exc), EXIT_INVALID)
-    try:
         emulator.start()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
-        return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", EXIT_FAILURE)
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
 
     stop = threading.Event()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import SystemClock
 from ..config import DEFAULT_CONFIG_PATH, GpuSection, config_path, load_config
@@ -13,9 +13,12 @@ from ..errors import EXIT_OK
 from ..gpu import GpuReading, GpuSnapshot, open_backend
 from . import add_config_option
 
+if TYPE_CHECKING:
+    from . import Commands
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+
+def register(commands: Commands) -> None:
+    parser = commands.add_parser(
         "gpus",
         help="show the GPUs' current readings",
         description="Read the GPUs through the configured backend (gpu.backend in the config; "

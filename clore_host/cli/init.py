@@ -7,17 +7,21 @@ import getpass
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..api.token import TOKEN_ENV, checked_token
 from ..errors import EXIT_OK, Failure, UsageError
+
+if TYPE_CHECKING:
+    from . import Commands
+
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 INSTALLED_POLICIES = Path("/etc/clore-host/policies")
 
 
-def register(sub: Any) -> None:
-    init = sub.add_parser(
+def register(commands: Commands) -> None:
+    init = commands.add_parser(
         "init",
         help="write a starting config and token file, checked against the API",
         description="Check the API token and the server name against CLORE.AI, then write the "

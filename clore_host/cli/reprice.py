@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import EXIT_OK, Failure
-from . import add_config_option
-from ._agent import with_agent
+from . import add_config_option, with_agent
 
 if TYPE_CHECKING:
     from ..agent import Agent, CycleResult
+    from . import Commands
 
 # The agent and its parts are imported when a command runs, not when the parser is built,
 # so `clore-host --help` stays fast and one broken part cannot take down every command.
 
 
-def register(sub: Any) -> None:
-    reprice = sub.add_parser(
+def register(commands: Commands) -> None:
+    reprice = commands.add_parser(
         "reprice",
         help="observe, decide and apply once (for a timer or cron)",
         description="Read the server and the GPUs, decide with the policy, and write the "
@@ -29,7 +29,9 @@ def register(sub: Any) -> None:
     reprice.add_argument("--json", action="store_true", help="print the result as JSON")
     reprice.set_defaults(func=lambda args: run_once(args, dry_run=args.dry_run))
 
-    plan = sub.add_parser("plan", help="print what reprice would do (same as reprice --dry-run)")
+    plan = commands.add_parser(
+        "plan", help="print what reprice would do (same as reprice --dry-run)"
+    )
     add_config_option(plan)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(func=lambda args: run_once(args, dry_run=True))

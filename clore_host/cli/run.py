@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import add_config_option
 
+if TYPE_CHECKING:
+    from . import Commands
 
-def register(sub: Any) -> None:
-    run = sub.add_parser(
+
+def register(commands: Commands) -> None:
+    run = commands.add_parser(
         "run",
         help="run as a daemon (systemd Type=notify): sample, reconcile, repeat",
         description="Sample the GPUs and reconcile the server's settings forever. "

@@ -10,20 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 from ..duration import format_duration, parse_duration
 from ..errors import EXIT_OK, UsageError
-from . import add_config_option
-from ._agent import with_agent
+from . import add_config_option, with_agent
 
 if TYPE_CHECKING:
     from ..agent import Agent
+    from . import Commands
 
 
-def register(sub: Any) -> None:
-    status = sub.add_parser("status", help="server, rental status, settings, GPUs, last decision")
+def register(commands: Commands) -> None:
+    status = commands.add_parser(
+        "status", help="server, rental status, settings, GPUs, last decision"
+    )
     add_config_option(status)
     status.add_argument("--json", action="store_true", help="print as JSON")
     status.set_defaults(func=run_status)
 
-    history = sub.add_parser("history", help="applied changes with their reasons")
+    history = commands.add_parser("history", help="applied changes with their reasons")
     add_config_option(history)
     history.add_argument(
         "--since", default="7d", help='how far back: a duration ("24h", "7d") or an ISO date'
