@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..api import CloreClient, ServerConfig, SetServerSettings, load_token
 from ..clock import Clock, SystemClock
@@ -25,12 +25,13 @@ from ..facts import (
     Settings,
     WindowKey,
 )
-from ..gpu import GpuBackend, GpuSnapshot, open_backend
-from ..history import History, HistoryError
-from ..observe.host import read_host
 from ..observe.server import current_settings, rental_status_of, same_settings
 from ..policy import Plan, Policy, make_plan
 from .lock import WriterLock
+
+if TYPE_CHECKING:
+    from ..gpu import GpuBackend, GpuSnapshot
+    from ..history import History
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,10 @@ class Agent:
     @property
     def history(self) -> History:
         if self._history is None:
+            # Imported here, as the GPU backend and psutil are below: a one-shot run reads the
+            # server before it needs them, and loads them while the rate limit holds the write.
+            from ..history import History
+
             self._history = History.open(
                 self.config.state.dir / "history.db",
                 raw_retention=self.config.history.raw_retention,
@@ -129,6 +134,8 @@ class Agent:
     @property
     def gpus(self) -> GpuBackend:
         if self._gpus is None:
+            from ..gpu import open_backend
+
             self._gpus = open_backend(
                 self.config.gpu.backend,
                 scenario=self.config.gpu.scenario,
@@ -154,6 +161,8 @@ class Agent:
         return self._sample()[0]
 
     def _sample(self) -> tuple[GpuSnapshot, tuple[GpuNow, ...], HostNow]:
+        from ..observe.host import read_host
+
         snapshot = self.gpus.read()
         gpus = tuple(gpu.to_now() for gpu in snapshot.gpus)
         # Read every sample, though only a reconcile uses it: psutil's CPU % covers the time
@@ -239,6 +248,8 @@ class Agent:
         # If this raises, the write may or may not have landed (a timeout, say): the intent
         # stays pending and the next cycle compares it with what the server reports.
         self.client.set_server_settings(request)
+        from ..history import HistoryError  # loaded already: the history is open
+
         try:
             self.history.mark_change(change_id, "applied", self.clock.now())
         except HistoryError as exc:
