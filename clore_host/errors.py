@@ -26,8 +26,14 @@ class Failure(Exception):
     headline: ClassVar[str] = ""  # e.g. "GPUs unavailable, nothing changed"
 
     def line(self) -> str:
-        """What a person reads: the headline, then the details."""
-        detail = str(self)
+        """What a person reads, on one line: the headline, then the details.
+
+        Without either (an error raised with no message), the class's own first docstring
+        line says what happened.
+        """
+        detail = " ".join(str(self).split())
+        if not detail and not self.headline:
+            detail = (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]
         if not self.headline:
             return detail
         return f"{self.headline}: {detail}" if detail else self.headline

@@ -47,7 +47,11 @@ class InputFileError(Failure):
         return f"invalid {self.kind} ({len(lines)} errors):\n  " + "\n  ".join(lines)
 
     def line(self) -> str:
-        return self.render()
+        """All the problems on one line (`render()` lists them a line each, as `check` does)."""
+        lines = [issue.render(self.file) for issue in self.issues]
+        if len(lines) == 1:
+            return f"invalid {self.kind}: {lines[0]}"
+        return f"invalid {self.kind} ({len(lines)} errors): " + "; ".join(lines)
 
 
 def format_location(loc: Sequence[str | int]) -> str:

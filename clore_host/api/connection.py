@@ -18,6 +18,7 @@ from ..clock import Clock, SystemClock
 from .errors import (
     ApiTimeout,
     ApiUnreachable,
+    BadBaseUrl,
     CloreError,
     HttpStatusError,
     MalformedResponse,
@@ -68,7 +69,7 @@ class Connection:
         except httpx.InvalidURL:
             url = httpx.URL()
         if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"API base URL {base_url!r} is not an http(s) URL")
+            raise BadBaseUrl(f"API base URL {base_url!r} is not an http(s) URL")
         self.base_url = str(url).rstrip("/")
         self.token = token
         self.clock: Clock = clock or SystemClock()

@@ -29,6 +29,13 @@ class TokenError(CloreError):
     headline = ""
 
 
+class BadBaseUrl(CloreError, ValueError):
+    """The API's address (api.base_url or $CLORE_API_URL) is not an http(s) URL."""
+
+    exit_code = EXIT_INVALID
+    headline = ""
+
+
 class LocalStateError(CloreError):
     """The client's own state on this host (the shared rate limiter's file) is unusable."""
 

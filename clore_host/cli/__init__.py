@@ -12,15 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..errors import (
-    EXIT_AUTH,
-    EXIT_FAILURE,
-    EXIT_INVALID,
-    EXIT_LOCKED,
-    EXIT_OK,
-    EXIT_UNAVAILABLE,
-    describe,
-)
+from ..errors import EXIT_FAILURE, EXIT_INVALID, describe
 from ..outputs.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -34,14 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("clore_host.cli")
 
 __all__ = [
-    "EXIT_AUTH",
-    "EXIT_FAILURE",
-    "EXIT_INVALID",
-    "EXIT_LOCKED",
-    "EXIT_OK",
-    "EXIT_UNAVAILABLE",
     "add_config_option",
     "build_parser",
+    "echo",
     "entry",
     "fail",
     "main",
@@ -112,6 +99,27 @@ def with_agent(args: argparse.Namespace, job: Callable[[Agent], int]) -> int:
         agent.close()
 
 
+def echo(text: str = "") -> None:
+    """Print a line of a command's output. Once the reader has gone (`clore-host history |
+    head -1`) the rest is dropped quietly, and the command still ends with its own code."""
+    if _stdout_gone:
+        return
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _drop_stdout()
+
+
+_stdout_gone = False
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that no later write or the last flush fails again."""
+    global _stdout_gone
+    _stdout_gone = True
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def fail(message: str, code: int) -> int:
     """Print one clear line to stderr and return the exit code."""
     print(f"clore-host: {message}", file=sys.stderr)
@@ -133,14 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     try:
         code: int = func(args)
-        sys.stdout.flush()
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # The reader went away (`clore-host history | head -1`): what it wanted it has. Point
-        # stdout at /dev/null so the interpreter's last flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
     except Exception as exc:  # the one place a failure becomes its line and exit code
         code, line = describe(exc)
         if code == EXIT_FAILURE:  # a bug: the traceback for whoever runs with --log-level debug

@@ -122,13 +122,11 @@ def _config_text(answer: ServerConfigResponse) -> str:
 
 
 def _prices(prices: dict[str, float] | None) -> str:
+    from ..policy import format_price  # the one price form; imported only when shown
+
     if not prices:
         return "?"
-    return ", ".join(f"{_number(v)} {k}/day" for k, v in prices.items())
-
-
-def _number(value: float) -> str:
-    return f"{value:.10f}".rstrip("0").rstrip(".") or "0"
+    return ", ".join(f"{format_price(v)} {k}/day" for k, v in prices.items())
 
 
 def _yes(value: bool | None) -> str:

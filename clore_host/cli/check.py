@@ -14,7 +14,7 @@ from ..config import Config, config_path, load_config, load_policy
 from ..config.paths import resolve_shipped
 from ..errors import EXIT_INVALID, EXIT_OK
 from ..issues import InputFileError
-from . import add_config_option, fail
+from . import add_config_option, echo, fail
 
 if TYPE_CHECKING:
     from . import Commands
@@ -47,9 +47,9 @@ def run_check(args: argparse.Namespace) -> int:
             config = load_config(path)
         except InputFileError as exc:
             ok = False
-            fail(exc.line(), EXIT_INVALID)
+            fail(exc.render(), EXIT_INVALID)
         else:
-            print(f"OK config {path} (server {config.server.name!r})")
+            echo(f"OK config {path} (server {config.server.name!r})")
     policy_file: Path | None = None
     if args.policy:
         policy_file = resolve_shipped(args.policy, "policies")
@@ -60,9 +60,9 @@ def run_check(args: argparse.Namespace) -> int:
             policy = load_policy(policy_file)
         except InputFileError as exc:
             ok = False
-            fail(exc.line(), EXIT_INVALID)
+            fail(exc.render(), EXIT_INVALID)
         else:
-            print(f"OK policy {policy_file} ({len(policy.rules)} rules, digest {policy.digest()})")
+            echo(f"OK policy {policy_file} ({len(policy.rules)} rules, digest {policy.digest()})")
     if config is not None and config.gpu.backend == "fake" and config.gpu.scenario is not None:
         from ..testing import load_scenario
 
@@ -70,7 +70,7 @@ def run_check(args: argparse.Namespace) -> int:
             scenario = load_scenario(config.gpu.scenario)
         except InputFileError as exc:
             ok = False
-            fail(exc.line(), EXIT_INVALID)
+            fail(exc.render(), EXIT_INVALID)
         else:
-            print(f"OK scenario {config.gpu.scenario} ({len(scenario.gpu)} GPUs)")
+            echo(f"OK scenario {config.gpu.scenario} ({len(scenario.gpu)} GPUs)")
     return EXIT_OK if ok else EXIT_INVALID

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..errors import EXIT_OK, UsageError
+from . import echo
 
 if TYPE_CHECKING:
     from . import Commands
@@ -28,5 +29,5 @@ def _demo(args: argparse.Namespace) -> int:
 
     if not (0 < args.hours <= 24 * 31):  # also refuses nan
         raise UsageError(f"--hours {args.hours}: give a number of hours above 0 (at most 744)")
-    run_demo(print, policy=args.policy, hours=args.hours)
+    run_demo(echo, policy=args.policy, hours=args.hours)
     return EXIT_OK

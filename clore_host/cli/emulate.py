@@ -9,6 +9,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from ..errors import EXIT_OK, UsageError
+from . import echo
 
 if TYPE_CHECKING:
     from . import Commands
@@ -47,7 +48,7 @@ def _emulate(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    print(emulator.url, flush=True)
+    echo(emulator.url)
     try:
         while not stop.wait(0.2):
             pass

@@ -11,7 +11,7 @@ from ..clock import SystemClock
 from ..config import DEFAULT_CONFIG_PATH, GpuSection, config_path, load_config
 from ..errors import EXIT_OK
 from ..gpu import GpuReading, GpuSnapshot, open_backend
-from . import add_config_option
+from . import add_config_option, echo
 
 if TYPE_CHECKING:
     from . import Commands
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         snapshot = gpus.read()
     finally:
         gpus.close()
-    print(json.dumps(to_json(snapshot, gpu.backend), indent=2) if args.json else table(snapshot))
+    echo(json.dumps(to_json(snapshot, gpu.backend), indent=2) if args.json else table(snapshot))
     return EXIT_OK
 
 

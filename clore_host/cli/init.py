@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..api.token import TOKEN_ENV, checked_token
 from ..errors import EXIT_OK, Failure, UsageError
+from . import echo
 
 if TYPE_CHECKING:
     from . import Commands
@@ -77,10 +78,10 @@ def run_init(args: argparse.Namespace) -> int:
         _write_atomic(target, render_config(name, token_file, args.expected_gpus, base_url))
     except OSError as exc:
         raise CannotWrite(f"cannot write {exc.filename or target}: {exc.strerror}") from None
-    print(
+    echo(
         f"wrote {target} for server {name!r}" + (f" and {token_file} (0600)" if write_token else "")
     )
-    print(f"next: clore-host check --config {target} && clore-host plan --config {target}")
+    echo(f"next: clore-host check --config {target} && clore-host plan --config {target}")
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 from ..errors import EXIT_OK, Failure
-from . import add_config_option, with_agent
+from . import add_config_option, echo, with_agent
 
 if TYPE_CHECKING:
     from ..agent import Agent, CycleResult
@@ -47,9 +47,9 @@ def run_once(args: argparse.Namespace, *, dry_run: bool) -> int:
     def job(agent: Agent) -> int:
         result = agent.reconcile(dry_run=dry_run)
         if args.json:
-            print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+            echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         else:
-            print("\n".join(render_result(result, agent.config.server.name)))
+            echo("\n".join(render_result(result, agent.config.server.name)))
         if result.plan.blocked:
             raise PlanBlocked(result.plan.blocked)
         return EXIT_OK

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..duration import format_duration, parse_duration
 from ..errors import EXIT_OK, UsageError
-from . import add_config_option, with_agent
+from . import add_config_option, echo, with_agent
 
 if TYPE_CHECKING:
     from ..agent import Agent
@@ -73,22 +73,22 @@ def _status(agent: Agent, as_json: bool) -> int:
         else {"ts": change.ts, "after": change.after._asdict(), "reasons": list(change.reasons)},
     }
     if as_json:
-        print(json.dumps(doc, indent=2, sort_keys=True))
+        echo(json.dumps(doc, indent=2, sort_keys=True))
         return EXIT_OK
     s = settings
-    print(f"server      {doc['server']} ({rental.replace('_', ' ')})")
-    print(
+    echo(f"server      {doc['server']} ({rental.replace('_', ' ')})")
+    echo(
         f"settings    on_demand={format_price(s.on_demand)} spot={format_price(s.spot)} "
         f"availability={'on' if s.availability else 'off'} mrl={s.mrl}h"
     )
     for g in snapshot.gpus:
         state = "LOST" if g.lost else f"{g.utilization or 0:.0f}% {g.temperature or 0:.0f}C"
-        print(f"gpu {g.index}       {g.name or '?'}: {state}")
+        echo(f"gpu {g.index}       {g.name or '?'}: {state}")
     if decision is not None:
         ts, plan = decision
-        print(f"decided     {_when(ts)}: " + ("change" if plan.get("changed") else "no change"))
+        echo(f"decided     {_when(ts)}: " + ("change" if plan.get("changed") else "no change"))
     if change is not None:
-        print(f"last change {_when(change.ts)}: {'; '.join(change.reasons)}")
+        echo(f"last change {_when(change.ts)}: {'; '.join(change.reasons)}")
     return EXIT_OK
 
 
@@ -115,7 +115,7 @@ def run_history(args: argparse.Namespace) -> int:
     with History.open(config.state.dir / "history.db") as history:
         changes = history.changes(since=since)
     if args.json:
-        print(
+        echo(
             json.dumps(
                 [
                     {
@@ -133,9 +133,9 @@ def run_history(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     if not changes:
-        print(f"no changes applied in the last {format_duration(time.time() - since)}")
+        echo(f"no changes applied in the last {format_duration(time.time() - since)}")
     for c in changes:
-        print(f"{_when(c.ts)} #{c.id} {c.server}")
+        echo(f"{_when(c.ts)} #{c.id} {c.server}")
         for reason in c.reasons:
-            print(f"    {reason}")
+            echo(f"    {reason}")
     return EXIT_OK

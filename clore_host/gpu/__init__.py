@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..clock import Clock
-from ..config.paths import resolve_shipped
 from .base import (
     GpuBackend,
     GpuBackendError,
@@ -52,7 +51,5 @@ def open_backend(
                 'gpu.backend = "fake" needs gpu.scenario: a scenario file or a shipped name '
                 'such as "idle-rig"'
             )
-        return FakeBackend(
-            load_scenario(resolve_shipped(scenario, "scenarios")), clock, call_timeout=call_timeout
-        )
+        return FakeBackend(load_scenario(scenario), clock, call_timeout=call_timeout)
     raise GpuBackendError(f'unknown GPU backend {backend!r}: use "nvml" or "fake"')

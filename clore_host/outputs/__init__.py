@@ -1,2 +1,2 @@
-"""Report: what the agent shows besides its API writes: log lines, Prometheus metrics and the
-webhook."""
+"""Outputs: what the agent shows besides its API writes: log lines, Prometheus metrics and
+the webhook."""

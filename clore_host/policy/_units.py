@@ -9,7 +9,6 @@ from ..duration import format_duration, parse_duration
 
 __all__ = [
     "fmt_number",
-    "fmt_price",
     "format_duration",
     "format_price",
     "parse_duration",
@@ -17,6 +16,7 @@ __all__ = [
 ]
 
 PRICE_DECIMALS = 8  # bitcoin's smallest unit: 0.00000001
+SIGNIFICANT_DIGITS = 4  # of a metric or threshold in a plan line
 
 
 def parse_percent(value: Any) -> float:
@@ -43,22 +43,23 @@ def parse_percent(value: Any) -> float:
 
 def format_price(value: float) -> str:
     """A price in fixed decimals of the currency, never in exponent notation: 5e-05 is
-    0.00005000. For every human output but the plan lines (see fmt_price)."""
+    0.00005000. The one price form of every human output: plan lines, reasons, history,
+    status, the demo and `api`."""
     return f"{value:.{PRICE_DECIMALS}f}"
 
 
-def fmt_price(value: float) -> str:
-    """A price in a plan line: at least 6 decimals, more when they count (0.000040, 0.0000396,
-    12.500000), never in exponent notation. The plan lines' documented form."""
-    if not math.isfinite(value):
-        return str(value)
-    text = f"{value:.12f}".rstrip("0")
-    whole, _, frac = text.partition(".")
-    return f"{whole}.{frac.ljust(6, '0')}"
-
-
 def fmt_number(value: float) -> str:
-    """A metric or threshold as people write it: 3, 87.5, 0.25."""
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.4g}"
+    """A metric or threshold as people write it: 3, 87.5, 0.25, 20480, 0.00001. Up to
+    SIGNIFICANT_DIGITS significant digits (all of a number's whole digits), in fixed point,
+    never in exponent notation; a whole number as an integer."""
+    number = float(value)
+    if not math.isfinite(number):
+        return str(number)  # nan, inf, -inf
+    if number.is_integer():
+        return str(int(number))
+    magnitude = math.floor(math.log10(abs(number)))
+    decimals = max(0, SIGNIFICANT_DIGITS - 1 - magnitude)
+    text = f"{number:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text

@@ -18,7 +18,7 @@ from ..facts import (
     Facts,
     WindowKey,
 )
-from ._units import fmt_number, fmt_price, format_duration
+from ._units import fmt_number, format_duration, format_price
 
 Kind = Literal["bool", "choice", "number", "count", "duration", "price", "hour", "weekday"]
 Value = bool | str | int | float
@@ -90,7 +90,7 @@ def format_value(kind: Kind, value: Value) -> str:
     if kind == "duration":
         return format_duration(float(value))
     if kind == "price":
-        return fmt_price(float(value))
+        return format_price(float(value))
     if kind == "choice":
         return _RENTAL_WORDS.get(str(value), str(value))
     if kind == "weekday" and isinstance(value, int):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from ..facts import GPU_METRICS, RENTAL_STATUSES, Facts, PriorState, Settings
-from ._units import format_duration
+from ._units import fmt_number, format_duration, format_price
 from .decide import Proposal, decide
 from .plan import FieldPlan, Plan, RailReason, unchanged_plan
 from .schema import PRICE_FIELDS, Policy, PriceBounds, Rails
@@ -158,7 +158,7 @@ def implausible(facts: Facts, prior: PriorState) -> str | None:
     for name in PRICE_FIELDS:
         value = getattr(current, name)
         if not (math.isfinite(value) and value > 0):
-            return f"current {name} price {value} is not a positive number"
+            return f"current {name} price {format_price(value)} is not a positive number"
     if current.mrl < 0:
         return f"current mrl {current.mrl} is negative"
     if facts.rental_status not in RENTAL_STATUSES:
@@ -172,7 +172,7 @@ def implausible(facts: Facts, prior: PriorState) -> str | None:
         ("idle time", facts.idle_for),
     ):
         if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
-            return f"{label} {seconds} is negative or not finite"
+            return f"{label} {fmt_number(seconds)} is negative or not finite"
     for gpu in facts.gpus:
         for metric in GPU_METRICS:
             problem = _bad_metric(metric, getattr(gpu, metric))
@@ -192,7 +192,7 @@ def implausible(facts: Facts, prior: PriorState) -> str | None:
         ("host uptime", host.uptime_s),
     ):
         if value is not None and not (math.isfinite(value) and value >= 0):
-            return f"{label} {value} is negative or not finite"
+            return f"{label} {fmt_number(value)} is negative or not finite"
     for label, when in (
         ("last price change", prior.last_price_change),
         ("last availability change", prior.availability_since),
@@ -206,9 +206,9 @@ def _bad_metric(metric: str, value: float | None) -> str | None:
     if value is None:
         return None
     if not math.isfinite(value) or value < 0:
-        return f"{metric} {value} is negative or not finite"
+        return f"{metric} {fmt_number(value)} is negative or not finite"
     if metric in ("utilization", "memory_utilization") and value > 100:
-        return f"{metric} {value} is above 100%"
+        return f"{metric} {fmt_number(value)} is above 100%"
     return None
 
 

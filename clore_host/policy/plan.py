@@ -9,12 +9,12 @@ the decision saw, never words; the words are made here, only where a plan is sho
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..facts import SETTING_FIELDS, Settings
-from ._units import fmt_number, fmt_price, format_duration
+from ._units import fmt_number, format_duration, format_price
 from .catalogue import FACTS, Detail, Value
 
 FieldValue = float | bool | int
@@ -22,7 +22,7 @@ FieldValue = float | bool | int
 
 def format_setting(name: str, value: FieldValue) -> str:
     if name in ("on_demand", "spot"):
-        return fmt_price(float(value))
+        return format_price(float(value))
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -47,7 +47,11 @@ class FactSeen:
         return FACTS[self.fact].describe(self.value, self.detail)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fact": self.fact, "value": self.value, "detail": _json_list(self.detail)}
+        return {
+            "fact": self.fact,
+            "value": _json_value(self.value),
+            "detail": _json_value(self.detail),
+        }
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,10 @@ class MetricSeen:
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
-            "window": self.window,
+            "window": _json_value(self.window),
             "agg": self.agg,
             "gpus": self.gpus,
-            "values": list(self.values),
+            "values": _json_value(self.values),
         }
 
 
@@ -158,9 +162,9 @@ class RailReason:
         why = self.why
         rail = self.rail
         if rail in ("floor", "ceiling"):
-            return f"clamped to {rail} {fmt_price(why[0])}"
+            return f"clamped to {rail} {format_price(why[0])}"
         if rail == "range":
-            return f"current price outside [{fmt_price(why[0])}, {fmt_price(why[1])}]"
+            return f"current price outside [{format_price(why[0])}, {format_price(why[1])}]"
         if rail == "max_step":
             return f"clamped by max step {fmt_number(why[0])}%"
         if rail == "min_interval":
@@ -185,7 +189,7 @@ class RailReason:
         return f"outside the rails, brought to {edge}: this write carries it"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rail": self.rail, "why": list(self.why)}
+        return {"rail": self.rail, "why": _json_value(self.why)}
 
 
 # --- the plan ----------------------------------------------------------------------------
@@ -290,15 +294,14 @@ class Plan:
         }
 
 
-def _json_value(value: FieldValue) -> FieldValue | None:
-    """JSON has no NaN or infinity: an implausible price (in a blocked plan) becomes null."""
+def _json_value(value: Any) -> Any:
+    """A value as valid JSON: JSON has no NaN or infinity, so a non-finite number (an
+    implausible price in a blocked plan, a raw `why`) becomes null; tuples become lists."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, (tuple, list)):
+        return [_json_value(v) for v in value]
     return value
-
-
-def _json_list(values: Sequence[Any]) -> list[Any]:
-    return [_json_list(v) if isinstance(v, tuple) else v for v in values]
 
 
 def unchanged_plan(current: Settings, blocked: str | None = None) -> Plan:

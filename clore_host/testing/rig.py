@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..agent import Agent
+from ..api import CloreClient, Token
 from ..clock import Clock, SystemClock
 from ..config import Config, load_config
 from ..gpu import GpuBackend
@@ -201,14 +202,24 @@ class Rig:
         history: History | None = None,
         on_response: Callable[[str, str], None] | None = None,
     ) -> Agent:
-        """Agent.open on the rig's config and clock; parts passed in are used as they are."""
-        return Agent.open(
-            self.load_config(),
+        """Agent.open on the rig's config and clock; parts passed in are used as they are.
+
+        Its client talks to this rig's emulator with this rig's token, whatever
+        $CLORE_API_URL or a systemd credential in the environment says: a demo or a test
+        never sends the rig's token elsewhere.
+        """
+        config = self.load_config()
+        client = CloreClient.connect(
+            self.emulator.url,
+            Token(self.token),
+            state_dir=config.state.dir,
             clock=self.clock,
-            policy=policy,
-            gpus=gpus,
-            history=history,
+            timeout=config.api.timeout,
+            retries=config.api.retries,
             on_response=on_response,
+        )
+        return Agent.open(
+            config, clock=self.clock, policy=policy, client=client, gpus=gpus, history=history
         )
 
     def daemon(
@@ -225,7 +236,7 @@ class Rig:
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """`clore-host ARGS --config CONFIG` in a fresh process, as a timer would run it."""
         return subprocess.run(
-            self._command(args), capture_output=True, text=True, timeout=timeout, env=self._env()
+            self._command(args), capture_output=True, text=True, timeout=timeout, env=self.env()
         )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
@@ -235,14 +246,15 @@ class Rig:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=self._env(),
+            env=self.env(),
         )
 
     def _command(self, args: tuple[str, ...]) -> list[str]:
         return [sys.executable, "-m", "clore_host", *args, "--config", str(self.config)]
 
     @staticmethod
-    def _env() -> dict[str, str]:
+    def env() -> dict[str, str]:
+        """The environment a rig's commands run in."""
         # Nothing of the caller's own setup: no CLORE_* variables, not run by systemd.
         return {
             k: v

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from ..config import load_toml
+from ..config.paths import resolve_shipped
 from ..duration import parse_duration
 from ..facts import GPU_METRICS
 from ..gpu.base import THROTTLE_REASONS, GpuReading
@@ -315,7 +316,9 @@ def _fake_uuid(seed: int, index: int) -> str:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Load and validate a scenario file; raises InputFileError naming every problem."""
+    """Load and validate a scenario file, or a shipped one by name ("idle-rig"); raises
+    InputFileError naming every problem."""
+    path = resolve_shipped(path, "scenarios")
     data = load_toml(path, "scenario")
     try:
         return Scenario.model_validate(data)

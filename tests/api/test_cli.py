@@ -72,8 +72,8 @@ def test_api_config_against_emulate(emulate: str) -> None:
     assert ok.returncode == 0, ok.stderr
     lines = ok.stdout.splitlines()
     assert "name           demo-rig" in lines
-    assert "on-demand      0.0001 bitcoin/day, 0 usd/day" in lines
-    assert "spot minimum   0.00005 bitcoin/day, 0 usd/day" in lines
+    assert "on-demand      0.00010000 bitcoin/day, 0.00000000 usd/day" in lines
+    assert "spot minimum   0.00005000 bitcoin/day, 0.00000000 usd/day" in lines
     assert "max rental     72 h" in lines
     assert "rental status  0 (not rented)" in lines
 
@@ -118,7 +118,7 @@ def test_servers_listing(
         monkeypatch.setenv("CLORE_API_TOKEN", SECRET)
         assert main(["api", "servers"]) == 0
         line = _one_line(capsys.readouterr().out)
-        assert line.startswith("demo-rig  id 1  public  online  on-demand 0.0001 bitcoin/day")
+        assert line.startswith("demo-rig  id 1  public  online  on-demand 0.00010000 bitcoin/day")
         fake_cli_clock.advance(1.0)  # the person types the next command
         assert main(["api", "servers", "--json"]) == 0
         servers = json.loads(capsys.readouterr().out)["servers"]

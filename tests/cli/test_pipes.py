@@ -46,3 +46,25 @@ def test_history_into_head_ends_quietly(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 0
     assert first.startswith(b"1970-01-01 ")
     assert err == b""
+
+
+def test_a_reader_gone_before_the_first_line_leaves_the_exit_code_as_it_was(
+    tmp_path: Path,
+) -> None:
+    from clore_host.testing import Rig
+
+    with Rig(tmp_path) as rig:
+        spot = rig.emulator.server(rig.server)["spot_pricing"]
+        rig.emulator.update_server(rig.server, spot_pricing={**spot, "bitcoin": 0.0})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "clore_host", "plan", "--config", str(rig.config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=rig.env(),
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader is gone before anything is written
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 4  # the blocked plan's code, not 0
+        assert err.startswith("clore-host: inputs implausible, nothing changed: ")
+        assert "Traceback" not in err

@@ -63,6 +63,11 @@ def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
     return {
         "CloreError": (lambda: api.CloreError("x"), EXIT_UNAVAILABLE, api_down + "x"),
         "TokenError": (lambda: api.TokenError("no API token"), EXIT_INVALID, "no API token"),
+        "BadBaseUrl": (
+            lambda: api.BadBaseUrl("API base URL 'ftp://x' is not an http(s) URL"),
+            EXIT_INVALID,
+            "API base URL 'ftp://x' is not an http(s) URL",
+        ),
         "LocalStateError": (
             lambda: api.LocalStateError("rate limiter file damaged"),
             EXIT_UNAVAILABLE,
@@ -229,3 +234,20 @@ def test_anything_else_is_a_bug_exit_1() -> None:
         "unexpected error, nothing changed: ZeroDivisionError: division by zero",
     )
     assert is_bug(exc)
+
+
+def test_a_file_with_several_problems_is_still_one_line() -> None:
+    from clore_host.issues import InputFileError, Issue
+
+    exc = InputFileError("config", "c.toml", [Issue("a", "bad"), Issue("b", "worse")])
+    assert exc.line() == "invalid config (2 errors): c.toml: a: bad; c.toml: b: worse"
+    assert exc.render().count("\n") == 2  # `check` lists them a line each
+
+
+def test_an_error_without_a_message_says_what_it_is() -> None:
+    from clore_host.agent.lock import LockHeld
+    from clore_host.history import HistoryError
+
+    assert LockHeld().line() == "Another process holds the writer lock for this server."
+    assert HistoryError().line() == "history unavailable, nothing changed"
+    assert describe(LockHeld("a\nb")) == (EXIT_LOCKED, "a b")

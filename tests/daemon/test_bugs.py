@@ -75,7 +75,7 @@ def _reprice_with_a_bug(rig: Rig, *log_args: str) -> subprocess.CompletedProcess
         capture_output=True,
         text=True,
         timeout=60,
-        env=rig._env(),
+        env=rig.env(),
     )
 
 

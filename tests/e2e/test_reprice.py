@@ -229,3 +229,32 @@ def test_a_write_that_cannot_be_recorded_says_so_and_the_next_run_records_it(rig
     assert rig.settings() == (0.00011, 0.000055, True, 72)
     result = rig.cli("reprice")
     assert result.returncode == 0 and "had been applied" in result.stdout
+
+
+def _endpoints(rig: Rig) -> list[str]:
+    return [r.endpoint for r in rig.emulator.requests.snapshot()]
+
+
+def test_reprice_sends_one_read_and_one_write_a_second_apart(rig: Rig) -> None:
+    result = rig.cli("reprice")
+    assert result.returncode == 0, result.stderr
+    read, write = rig.emulator.requests.snapshot()
+    assert (read.endpoint, write.endpoint) == ("server_config", "set_server_settings")
+    assert write.time - read.time >= 1.0
+
+
+def test_a_failed_first_read_is_retried(rig: Rig) -> None:
+    rig.write_config(api={"retries": 1})
+    rig.emulator.faults.http_status(503, endpoint="server_config")
+    result = rig.cli("reprice")
+    assert result.returncode == 0, result.stderr
+    assert _endpoints(rig) == ["server_config", "server_config", "set_server_settings"]
+
+
+def test_an_auth_failure_is_not_sent_twice(rig: Rig) -> None:
+    rig.write_config(api={"retries": 2})
+    (rig.root / "token").write_text("not-the-token")
+    result = rig.cli("reprice")
+    assert result.returncode == 3
+    assert "authentication failed" in result.stderr
+    assert _endpoints(rig) == ["server_config"]

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clore_host.agent import Agent
-from clore_host.api import CloreClient, Token
-from clore_host.config import load_config
-from clore_host.testing import Emulator, FakeClock, default_state
+from clore_host.testing import FakeClock, Rig, policy_text
 
-POLICY = """
-version = 1
-[rails]
-on_demand = { floor = 0.00005, ceiling = 0.0003 }
-spot = { floor = 0.00002, ceiling = 0.0002 }
+COOL_FOR_30_MINUTES = """
 [[rule]]
 name = "cool for 30 minutes"
 when = { metric = "temperature", window = "30m", agg = "max", gpus = "all", op = "<", value = 80 }
@@ -23,17 +16,9 @@ then.availability = true
 
 def test_a_window_longer_than_the_history_is_no_data(tmp_path: Path) -> None:
     clock = FakeClock()
-    state = default_state()
-    state["servers"][0]["visibility"] = "hidden"
-    state["servers"][0]["availability"] = False
-    (tmp_path / "policy.toml").write_text(POLICY)
-    (tmp_path / "config.toml").write_text(
-        '[server]\nname = "demo-rig"\n[gpu]\nbackend = "fake"\nscenario = "idle-rig"\n'
-        '[policy]\npath = "policy.toml"\n[state]\ndir = "state"\n'
-    )
-    with Emulator(state, clock=clock) as emulator:
-        client = CloreClient.connect(emulator.url, Token("demo-token"), clock=clock)
-        agent = Agent.open(load_config(tmp_path / "config.toml"), clock=clock, client=client)
+    with Rig(tmp_path, clock=clock, policy=policy_text(COOL_FOR_30_MINUTES)) as rig:
+        rig.emulator.update_server(rig.server, visibility="hidden", availability=False)
+        agent = rig.agent()
         try:
             first = agent.reconcile(dry_run=True)
             assert first.plan.target.availability is False  # one sample is not 30 minutes

@@ -98,5 +98,7 @@ def test_docs_log_example_is_what_the_formatter_writes() -> None:
         line for line in DOC.read_text().splitlines() if line.startswith("level=info logger=")
     )
     message = json.loads(example.split(" msg=", 1)[1])
-    record = logging.LogRecord("clore_host.agent", logging.INFO, __file__, 1, message, None, None)
+    from clore_host.agent.cycle import log
+
+    record = logging.LogRecord(log.name, logging.INFO, __file__, 1, message, None, None)
     assert KeyValueFormatter(timestamps=False).format(record) == example
