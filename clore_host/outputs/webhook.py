@@ -7,7 +7,8 @@ never answer, drip bytes, refuse); every failure is logged and reported as False
 The document (see the README, "Webhook"):
     {"kind": "change_applied" | "health", "server": NAME, "ts": ISO-8601 UTC, ...}
     change_applied: "rental_status", "before" and "after" settings, "changed" (field names),
-                    "reasons" (one line per rule or rail)
+                    "rules" (the names of the rules behind the change, from the plan's
+                    structure), "reasons" (one line per changed field, in words)
     health:         "part" (e.g. "gpus"), "status" ("degraded" | "recovered"), "text"
 """
 
@@ -40,6 +41,7 @@ def change_payload(result: CycleResult) -> dict[str, Any]:
         "before": plan.current._asdict(),
         "after": plan.target._asdict(),
         "changed": list(plan.changed_fields()),
+        "rules": list(plan.rule_names(changed_only=True)),
         "reasons": list(plan.reasons()),
     }
 

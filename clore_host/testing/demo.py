@@ -17,6 +17,7 @@ from pathlib import Path
 from ..agent import Agent, CycleResult
 from ..config.paths import shipped_dir
 from ..duration import format_duration, parse_duration
+from ..policy import format_price
 from .clock import FakeClock
 from .rig import Rig
 
@@ -111,7 +112,7 @@ def format_entry(entry: TimelineEntry) -> list[str]:
     temp = "  -" if entry.temperature is None else f"{entry.temperature:3.0f}"
     head = (
         f"{_clock_label(entry.at)}  {entry.rental_status:<10} {util}% {temp}C  "
-        f"{target.on_demand:.8f}  {target.spot:.8f}  "
+        f"{format_price(target.on_demand)}  {format_price(target.spot)}  "
         f"{'on ' if target.availability else 'off'}  {target.mrl:>4}h  "
     )
     # Availability a rule wanted to flip but a rail held (a rental, the hold) is the policy

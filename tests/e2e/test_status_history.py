@@ -29,7 +29,7 @@ def test_status_and_history_show_the_applied_change_and_its_reasons(rig: Rig) ->
     history = rig.cli("history", "--since", "1h")
     assert history.returncode == 0, history.stderr
     assert f"#1 {SERVER}" in history.stdout
-    assert "on_demand 0.000100 -> 0.000110" in history.stdout
+    assert "on_demand 0.00010000 -> 0.00011000" in history.stdout
     (change,) = json.loads(rig.cli("history", "--json").stdout)
     assert change["before"]["on_demand"] == 0.0001 and change["after"]["on_demand"] == 0.00011
     assert any("test raise" in reason for reason in change["reasons"])

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from clore_host.outputs.webhook import MAX_IN_FLIGHT, Webhook, change_payload, health_payload
-from clore_host.policy import Policy
+from clore_host.policy import Policy, parse_policy
 from clore_host.testing import FakeClock
 
 from .conftest import cycle_result, make_facts
@@ -125,10 +125,40 @@ def test_change_applied_document(receiver: Receiver, policy: Policy, clock: Fake
         "before": plan.current._asdict(),
         "after": plan.target._asdict(),
         "changed": list(plan.changed_fields()),
+        "rules": ["idle discount"],
         "reasons": plan.reasons(),
     }
     assert "on_demand" in doc["changed"] and doc["before"] != doc["after"]
     assert any('"idle discount"' in line for line in doc["reasons"])
+
+
+def test_change_applied_names_the_rules_from_the_plan_not_its_words(
+    receiver: Receiver, clock: FakeClock
+) -> None:
+    # Names the English would garble: quotes, parentheses, non-ASCII; a rule that acts
+    # without changing anything is not behind the change.
+    rules = [
+        {"name": 'say "hi" (now)', "then": {"on_demand": {"scale": 0.95}}},
+        {"name": 'Ölpreis "hoch"', "then": {"mrl": 48}},
+        {"name": "no-op", "then": {"availability": True}},
+    ]
+    rails = {
+        "on_demand": {"floor": 0.0001, "ceiling": 0.001},
+        "spot": {"floor": 0.00005, "ceiling": 0.0005},
+    }
+    policy = parse_policy({"version": 1, "rails": rails, "rule": rules})
+    result = cycle_result(policy, make_facts(clock))
+    assert result.outcome == "changed"
+    with Webhook(receiver.url, TIMEOUT, server="rig-01", clock=clock) as hook:
+        assert hook.send("change_applied", change_payload(result)) is True
+    [(_, _, body)] = receiver.requests
+    doc = json.loads(body)
+    assert doc["rules"] == ['say "hi" (now)', 'Ölpreis "hoch"']
+    assert doc["changed"] == ["on_demand", "mrl"]
+    assert doc["reasons"] == [
+        'on_demand 0.00020000 -> 0.00019000: rule "say "hi" (now)" (always)',
+        'mrl 72 -> 48: rule "Ölpreis "hoch"" (always)',
+    ]
 
 
 def test_health_documents(receiver: Receiver, clock: FakeClock) -> None:

@@ -226,7 +226,7 @@ def test_explanations_show_the_values() -> None:
     assert explain({"not": {"fact": "gpu_lost"}}, facts) == 'rule "t" (no GPU lost)'
     assert explain({"fact": "weekday", "value": "wed"}, facts) == 'rule "t" (weekday wed)'
     assert explain({"fact": "on_demand", "op": ">", "value": 0.00001}, facts) == (
-        'rule "t" (on-demand price 0.000100)'
+        'rule "t" (on-demand price 0.00010000)'
     )
     current = Settings(0.0001, 0.00005, True, 72)
     assert explain(

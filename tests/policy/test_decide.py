@@ -100,7 +100,7 @@ def test_unknown_fact_never_matches_and_says_no_data() -> None:
     )
     plan = make_plan(policy, make_facts(idle_for=None), prior=PriorState())
     assert plan.fields["spot"].explain() == (
-        'spot 0.000050 unchanged: rule "idle discount" skipped (no data: idle_for)'
+        'spot 0.00005000 unchanged: rule "idle discount" skipped (no data: idle_for)'
     )
 
 

@@ -33,8 +33,9 @@ def test_explain_line_in_the_documented_form() -> None:
     plan = make_plan(policy, facts, NO_PRIOR)
     assert plan.target.spot == pytest.approx(0.000036)
     assert plan.explain() == [
-        "on_demand 0.000100 unchanged",
-        'spot 0.000040 -> 0.000036: rule "idle discount" (idle for 7h12m); clamped by max step 10%',
+        "on_demand 0.00010000 unchanged",
+        'spot 0.00004000 -> 0.00003600: rule "idle discount" (idle for 7h12m); '
+        "clamped by max step 10%",
         "availability true unchanged",
         "mrl 72 unchanged",
     ]
@@ -46,8 +47,8 @@ def test_explain_line_in_the_documented_form() -> None:
     ("action", "expected", "words"),
     [
         ({"set": 0.00006}, 0.00006, None),
-        ({"scale": 0.1}, 0.00006, "clamped to floor 0.000060"),
-        ({"scale": 10.0}, 0.0003, "clamped to ceiling 0.000300"),
+        ({"scale": 0.1}, 0.00006, "clamped to floor 0.00006000"),
+        ({"scale": 10.0}, 0.0003, "clamped to ceiling 0.00030000"),
     ],
 )
 def test_floor_and_ceiling(action: dict[str, float], expected: float, words: str | None) -> None:
@@ -70,7 +71,7 @@ def test_relative_to_results_are_clamped_too() -> None:
     )
     plan = make_plan(policy, make_facts(), NO_PRIOR)
     assert plan.target.spot == 0.00003
-    assert plan.fields["spot"].clamps == ("clamped to floor 0.000030",)
+    assert plan.fields["spot"].clamps == ("clamped to floor 0.00003000",)
     assert plan.fields["spot"].rail_reasons == (RailReason("floor", (0.00003,)),)
 
 
@@ -211,14 +212,14 @@ def test_a_write_carries_untouched_fields_only_within_the_rails() -> None:
     ("facts_kwargs", "words"),
     [
         ({"current": Settings(math.nan, 0.00005, True, 72)}, "current on_demand price nan"),
-        ({"current": Settings(0.0001, 0.0, True, 72)}, "current spot price 0.0"),
-        ({"current": Settings(0.0001, -1.0, True, 72)}, "current spot price -1.0"),
-        ({"gpus": [GpuNow(0, utilization=-3.0)]}, "GPU 0 utilization -3.0"),
+        ({"current": Settings(0.0001, 0.0, True, 72)}, "current spot price 0.00000000"),
+        ({"current": Settings(0.0001, -1.0, True, 72)}, "current spot price -1.00000000"),
+        ({"gpus": [GpuNow(0, utilization=-3.0)]}, "GPU 0 utilization -3 is"),
         ({"gpus": [GpuNow(0, utilization=130.0)]}, "above 100%"),
         ({"gpus": [GpuNow(0, power=math.inf)]}, "GPU 0 power inf"),
-        ({"idle_for": -5.0}, "idle time -5.0"),
-        ({"host": HostNow(load1=-1.0)}, "host load -1.0"),
-        ({"windows": {WindowKey("temperature", "max", 1800.0): (-4.0,)}}, "temperature -4.0"),
+        ({"idle_for": -5.0}, "idle time -5 is"),
+        ({"host": HostNow(load1=-1.0)}, "host load -1 is"),
+        ({"windows": {WindowKey("temperature", "max", 1800.0): (-4.0,)}}, "temperature -4 is"),
     ],
 )
 def test_implausible_facts_block_the_plan(facts_kwargs: dict[str, object], words: str) -> None:

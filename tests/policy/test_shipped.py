@@ -70,7 +70,7 @@ def test_default_policy_stops_at_the_floor() -> None:
     plans = run(_policy("default"), T0, Settings(0.0001, 0.00005, True, 72), moments)
     od = [0.0001 * 0.9**k for k in range(1, 5)] + [0.00006] * 4  # 0.9^5 = 0.59: the floor
     assert_settings(plans, [(o, o / 2, True, 72) for o in od])
-    assert plans[4].fields["on_demand"].clamps == ("clamped to floor 0.000060",)
+    assert plans[4].fields["on_demand"].clamps == ("clamped to floor 0.00006000",)
     assert not plans[5].changed
 
 
