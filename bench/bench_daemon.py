@@ -17,7 +17,8 @@ from pathlib import Path
 import psutil
 
 from clore_host.agent.daemon import Notifier
-from clore_host.testing import FakeClock, Rig
+from clore_host.testing import FakeClock
+from clore_host.testing.rig import Rig
 
 CYCLES = 10_000
 WARMUP = 1_000

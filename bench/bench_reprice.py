@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import clore_host
-from clore_host.testing import Rig, policy_text
+from clore_host.testing.rig import Rig, policy_text
 
 FLOOR_S = 1.0
 RUNS = 5

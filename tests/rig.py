@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clore_host.testing import SERVER, TOKEN, Rig, policy_text
+from clore_host.testing.rig import SERVER, TOKEN, Rig, policy_text
 
 __all__ = ["RAISE_POLICY", "SERVER", "STEADY_POLICY", "TOKEN", "Rig", "rig"]
 

@@ -25,7 +25,7 @@ def register(commands: Commands) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ..testing import run_demo
+    from ..testing.demo import run_demo
 
     if not (0 < args.hours <= 24 * 31):  # also refuses nan
         raise UsageError(f"--hours {args.hours}: give a number of hours above 0 (at most 744)")

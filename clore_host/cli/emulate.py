@@ -28,7 +28,11 @@ def register(commands: Commands) -> None:
 
 
 def _emulate(args: argparse.Namespace) -> int:
-    from ..testing import Emulator, default_state, load_state  # loaded by this command only
+    from ..testing.emulator import (  # loaded by this command only
+        Emulator,
+        default_state,
+        load_state,
+    )
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port (0-65535)")

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from clore_host.api import CloreClient, Token
-from clore_host.testing import Emulator, FakeClock, default_state
+from clore_host.testing import FakeClock
+from clore_host.testing.emulator import Emulator, default_state
 
 # A token no test output would contain by accident.
 SECRET = "tok-Zq8Xw2Secret9Kp"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from clore_host.cli import main
-from clore_host.testing import Emulator, FakeClock
+from clore_host.testing import FakeClock
+from clore_host.testing.emulator import Emulator
 
 from .conftest import OTHER_SECRET, SECRET, make_state
 

@@ -23,7 +23,8 @@ from clore_host.api import (
     Token,
     TooManyRequests,
 )
-from clore_host.testing import Emulator, FakeClock
+from clore_host.testing import FakeClock
+from clore_host.testing.emulator import Emulator
 
 from .conftest import SECRET, ClientFactory
 

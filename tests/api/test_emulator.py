@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from clore_host.testing import Emulator, FakeClock, default_state, load_state
+from clore_host.testing import FakeClock
+from clore_host.testing.emulator import Emulator, default_state, load_state
 
 from .conftest import OTHER_SECRET, SECRET, make_state
 

@@ -26,7 +26,8 @@ from clore_host.api import (
     RateLimited,
     TooManyRequests,
 )
-from clore_host.testing import Emulator, FakeClock
+from clore_host.testing import FakeClock
+from clore_host.testing.emulator import Emulator
 
 from .conftest import OTHER_SECRET, SECRET, ClientFactory
 

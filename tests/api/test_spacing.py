@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 from clore_host.clock import SystemClock
-from clore_host.testing import Emulator
+from clore_host.testing.emulator import Emulator
 
 from .conftest import SECRET, make_state
 

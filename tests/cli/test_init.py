@@ -10,7 +10,7 @@ import pytest
 
 from clore_host.cli import main
 from clore_host.config import load_config
-from clore_host.testing import Emulator, default_state
+from clore_host.testing.emulator import Emulator, default_state
 
 TOKEN = "init-secret-7c1d"
 

@@ -51,7 +51,7 @@ def test_history_into_head_ends_quietly(tmp_path: Path) -> None:
 def test_a_reader_gone_before_the_first_line_leaves_the_exit_code_as_it_was(
     tmp_path: Path,
 ) -> None:
-    from clore_host.testing import Rig
+    from clore_host.testing.rig import Rig
 
     with Rig(tmp_path) as rig:
         spot = rig.emulator.server(rig.server)["spot_pricing"]

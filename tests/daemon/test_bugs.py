@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from clore_host.testing import FakeClock, Rig, policy_text
+from clore_host.testing import FakeClock
+from clore_host.testing.rig import Rig, policy_text
 
 RAISE = """
 [[rule]]

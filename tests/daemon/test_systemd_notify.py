@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 
-from clore_host.testing import Emulator
+from clore_host.testing.emulator import Emulator
 
 from ..rig import Rig
 from .standin import Systemd, daemon_config, start_daemon, stop

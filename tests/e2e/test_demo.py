@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from clore_host.testing import run_demo
+from clore_host.testing.demo import run_demo
 
 
 def test_demo_shows_idle_discount_raise_when_rented_and_health_guard() -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clore_host.testing import Rig, idle_scenario, policy_text
+from clore_host.testing.rig import Rig, idle_scenario, policy_text
 
 EXPONENT = re.compile(r"\d[eE][+-]?\d")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clore_host.testing import FakeClock, Rig, policy_text
+from clore_host.testing import FakeClock
+from clore_host.testing.rig import Rig, policy_text
 
 COOL_FOR_30_MINUTES = """
 [[rule]]

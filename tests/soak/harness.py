@@ -64,18 +64,9 @@ from clore_host.gpu import GpuSnapshot
 from clore_host.history import ChangeRecord, History, HistoryError
 from clore_host.issues import InputFileError
 from clore_host.policy import Policy
-from clore_host.testing import (
-    SERVER,
-    Emulator,
-    FakeBackend,
-    FakeClock,
-    RequestRecord,
-    Rig,
-    Scenario,
-    default_state,
-    load_scenario,
-    step_value,
-)
+from clore_host.testing import FakeBackend, FakeClock, Scenario, load_scenario, step_value
+from clore_host.testing.emulator import Emulator, RequestRecord, default_state
+from clore_host.testing.rig import SERVER, Rig
 
 log = logging.getLogger(__name__)
 HANG_SETTLE = 0.1  # real seconds for a hung fake GPU call to see its hang end

@@ -11,7 +11,8 @@ from clore_host.config import load_policy
 from clore_host.config.paths import shipped_dir
 from clore_host.facts import Settings
 from clore_host.history import ChangeRecord
-from clore_host.testing import SERVER, Emulator, RequestRecord, default_state
+from clore_host.testing.emulator import Emulator, RequestRecord, default_state
+from clore_host.testing.rig import SERVER
 
 from .harness import Checks, Soak, SoakConfig, _LogWatch
 

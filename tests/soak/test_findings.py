@@ -11,7 +11,8 @@ import pytest
 
 from clore_host.facts import Facts, GpuNow, HostNow, LocalTime, PriorState, Settings
 from clore_host.policy import make_plan, parse_policy
-from clore_host.testing import FakeClock, Rig, policy_text
+from clore_host.testing import FakeClock
+from clore_host.testing.rig import Rig, policy_text
 
 MIN_INTERVAL = 1800.0  # the rig's rails
 
