@@ -134,7 +134,9 @@ class SoakConfig:
     reconcile_interval: float = 600.0
     jitter: float = 0.1
     backoff: float = 30.0
-    api_timeout: float = 0.25  # real seconds; a "slow" fault answers after twice this
+    # Real seconds; a "slow" fault answers after twice this. Not shorter: on a loaded machine
+    # the emulator could then stamp a request late enough to look like a spacing violation.
+    api_timeout: float = 0.5
     api_retries: int = 2
     gpu_call_timeout: float = 0.1  # real seconds
     gpus: int = 2
