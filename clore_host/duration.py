@@ -18,7 +18,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError('expected a duration such as 30, "90s", "5m", "1h30m" or "2d"')
     if isinstance(value, (int, float)):
-        return _finite(float(value))
+        try:
+            return _finite(float(value))
+        except OverflowError:  # an integer of hundreds of digits
+            raise ValueError("a duration must be a finite number of seconds") from None
     text = value.strip().replace(" ", "")
     if not text:
         raise ValueError("empty duration")

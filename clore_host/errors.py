@@ -9,6 +9,7 @@ traceback is logged (see cli.main and Daemon).
 
 from __future__ import annotations
 
+import unicodedata
 from typing import ClassVar
 
 EXIT_OK = 0
@@ -31,12 +32,44 @@ class Failure(Exception):
         Without either (an error raised with no message), the class's own first docstring
         line says what happened.
         """
-        detail = " ".join(str(self).split())
+        detail = printable(str(self).strip())
         if not detail and not self.headline:
             detail = (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]
         if not self.headline:
             return detail
         return f"{self.headline}: {detail}" if detail else self.headline
+
+
+# What a terminal or a log reader could act on rather than show: C0 and C1 controls (a line
+# break, ESC starting a colour or a cursor move, CSI), line and paragraph separators, format
+# characters (bidirectional overrides that reorder what is read), surrogates, private-use and
+# unassigned code points. Joiners stay: emoji sequences are printable text.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+_KEEP = frozenset({"\u200c", "\u200d"})  # zero-width non-joiner and joiner
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """`text` safe to show on one line: every control or format character is written as a
+    visible escape (a line break as `\\n`, ESC as `\\x1b`); printable Unicode stays as is.
+
+    Text from the API, from a file or from the system can reach a person's terminal only
+    through here (`Failure.line()` and `describe()`); applied twice, it changes nothing more.
+    """
+    if text.isprintable():  # the usual case: nothing to escape
+        return text
+    return "".join(_escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    if ch == " " or ch in _KEEP or unicodedata.category(ch) not in _HIDDEN:
+        return ch
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class UsageError(Failure):
@@ -46,7 +79,15 @@ class UsageError(Failure):
 
 
 def describe(exc: BaseException) -> tuple[int, str]:
-    """The exit code and the one line for any exception; EXIT_FAILURE marks a bug."""
+    """The exit code and the one line for any exception; EXIT_FAILURE marks a bug.
+
+    The line is one line whatever the exception carries (see `printable`).
+    """
+    code, line = _describe(exc)
+    return code, printable(line)
+
+
+def _describe(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, Failure):
         return exc.exit_code, exc.line()
     if isinstance(exc, OSError):  # the state directory: a full disk, lost permissions

@@ -1,17 +1,19 @@
 """Problems in input files, located: every error names the file, the place in it (e.g.
-`rule[2].when.all[0].metric`) and what is allowed there.
+`rule[2].when.all[0].metric`) and what is allowed there. Each problem is one line: what the
+file holds is shown escaped (see errors.printable).
 
 Config, policy and scenario files all report through here. Pure: it reads no file.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import EXIT_INVALID, Failure
+from .errors import EXIT_INVALID, Failure, printable
 
 if TYPE_CHECKING:  # only its type
     from pydantic import ValidationError
@@ -26,7 +28,7 @@ class Issue:
 
     def render(self, file: str) -> str:
         where = f"{file}: {self.location}" if self.location else file
-        return f"{where}: {self.message}"
+        return printable(f"{where}: {self.message}")
 
 
 class InputFileError(Failure):
@@ -54,6 +56,13 @@ class InputFileError(Failure):
         return f"invalid {self.kind} ({len(lines)} errors): " + "; ".join(lines)
 
 
+class InvalidSetting(Failure):
+    """A setting from outside any file (an environment variable) cannot be used."""
+
+    exit_code = EXIT_INVALID
+    headline = "invalid setting"
+
+
 def format_location(loc: Sequence[str | int]) -> str:
     """`("rule", 2, "when", "all", 0, "metric")` -> `rule[2].when.all[0].metric`."""
     out = ""
@@ -63,6 +72,14 @@ def format_location(loc: Sequence[str | int]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+# How pydantic names a union member or a validator in a location: `function-after[f(), int]`,
+# `nullable[...]`, `lax-or-strict[...]`. A key of the file ("my-key", "a[1]") is not one.
+_UNION_TAG = re.compile(
+    r"(?:[a-z]+-[a-z-]+|nullable|literal|list|dict|tuple|set|frozenset|union|chain|model)\[.*\]",
+    re.DOTALL,
+)
 
 
 def issues_from_validation(exc: ValidationError) -> list[Issue]:
@@ -76,7 +93,7 @@ def issues_from_validation(exc: ValidationError) -> list[Issue]:
     for err in exc.errors():
         parts: list[str | int] = []
         for part in err["loc"]:
-            if isinstance(part, str) and ("[" in part or "-" in part):
+            if isinstance(part, str) and _UNION_TAG.fullmatch(part):
                 continue
             parts.append(part)
         message = _message(err)
@@ -94,5 +111,25 @@ def _message(err: Any) -> str:
     if kind == "missing":
         return "required key is missing"
     msg = str(err.get("msg", "invalid value"))
+    if kind.endswith("_type") and "input" in err:
+        # Strict types: say what the file holds instead ("3" is a string, not an integer).
+        msg = f"{msg}, not {_toml_type(err['input'])}"
     # pydantic prefixes messages from our own validators with "Value error, ".
     return msg.removeprefix("Value error, ")
+
+
+def _toml_type(value: object) -> str:
+    """What a TOML value is, in the file's terms."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, str):
+        return "a string (in quotes)"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time" if type(value).__module__ == "datetime" else type(value).__name__

@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..api import CloreClient, ServerConfig, SetServerSettings, load_token
+from ..api import (
+    ApiError,
+    CloreClient,
+    CloreError,
+    DatabaseError,
+    HttpStatusError,
+    ServerConfig,
+    SetServerSettings,
+    TransportError,
+    load_token,
+)
 from ..clock import Clock, SystemClock
 from ..config import Config, load_policy
+from ..duration import format_duration
 from ..errors import Failure
 from ..facts import (
+    SETTING_FIELDS,
     Facts,
     GpuNow,
     HostNow,
@@ -25,13 +37,14 @@ from ..facts import (
     Settings,
     WindowKey,
 )
+from ..gpu.base import NoGpusListed
 from ..observe.server import current_settings, rental_status_of, same_settings
-from ..policy import Plan, Policy, make_plan
+from ..policy import FieldPlan, Plan, Policy, RuleReason, make_plan
 from .lock import WriterLock
 
 if TYPE_CHECKING:
     from ..gpu import GpuBackend, GpuSnapshot
-    from ..history import History
+    from ..history import ChangeRecord, History
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +57,29 @@ class UnrecordedChange(Failure):
     """The write was applied, but the history store failed to record it as applied."""
 
 
+class WriteInDoubt(Failure):
+    """The write was sent and its answer lost (a timeout, a dropped connection, a 5xx): it may
+    have landed. The change stays pending, and the next run compares it with the server."""
+
+    headline = "the write may have been applied; the next run checks"
+
+
+def outcome_unknown(exc: CloreError) -> bool:
+    """Whether a write that failed with `exc` may still have been applied by the service.
+
+    Only an answer that refuses the request says it was not: an API code (but code 1, the
+    service's own database failing mid-request) or an HTTP 4xx. A timeout, a dropped or
+    failed connection, a 5xx or an answer that is not the API's leave it unknown.
+    """
+    if isinstance(exc, HttpStatusError):
+        return exc.status >= 500
+    if isinstance(exc, TransportError):
+        return True
+    if isinstance(exc, ApiError):
+        return isinstance(exc, DatabaseError)
+    return False  # no request was sent (the token, the rate limiter's state file)
+
+
 @dataclass(frozen=True)
 class CycleResult:
     """What one reconcile did."""
@@ -52,6 +88,9 @@ class CycleResult:
     plan: Plan
     facts: Facts
     recovered: tuple[str, ...] = ()  # notes about earlier interrupted writes
+    # Changes earlier runs wrote without an answer, found applied: each as the cycle that
+    # wrote it would have reported it, for the webhook and the metrics.
+    settled: tuple[SettledChange, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +99,14 @@ class CycleResult:
             "rental_status": self.facts.rental_status,
             "recovered": list(self.recovered),
         }
+
+
+@dataclass(frozen=True)
+class SettledChange:
+    """A change an earlier run wrote but could not confirm, since found applied."""
+
+    change: ChangeRecord  # as the audit trail has it: before, after, the reasons in words
+    result: CycleResult  # as the writing cycle's result: its plan rebuilt with its rules' names
 
 
 class Agent:
@@ -87,6 +134,11 @@ class Agent:
         self.lock = WriterLock(config.state.dir, config.server.name)
         self._gpus = gpus
         self._history = history
+        # Changes found applied, not yet in a cycle's result (the cycle failed after settling).
+        self._unreported: list[ChangeRecord] = []
+        # Since when (monotonic) the GPU driver has answered with no GPU; None: it lists some.
+        self._zero_since: float | None = None
+        self._zero_read_missing = False  # said once, when the grace ran out
 
     @classmethod
     def open(
@@ -163,13 +215,52 @@ class Agent:
     def _sample(self) -> tuple[GpuSnapshot, tuple[GpuNow, ...], HostNow]:
         from ..observe.host import read_host
 
-        snapshot = self.gpus.read()
+        snapshot = self._read_gpus()
         gpus = tuple(gpu.to_now() for gpu in snapshot.gpus)
         # Read every sample, though only a reconcile uses it: psutil's CPU % covers the time
         # since the previous read, so the fact keeps meaning "over the last sample interval".
         host = read_host(self.config.state.dir)
         self.history.record_sample(self.clock.now(), gpus)
         return snapshot, gpus, host
+
+    def _read_gpus(self) -> GpuSnapshot:
+        """Read the GPUs; no GPU at all is a driver hiccup until it lasts gpu.zero_gpus_grace.
+
+        A driver that answers with an empty list (during a reset, a reload) would read as
+        every GPU missing, and a policy may delist on that: so the first such answer, and all
+        within the grace since it, raise NoGpusListed (GPUs unavailable, nothing written).
+        One reading never suffices, so a one-shot run always stops there; a daemon reads the
+        empty list as every GPU missing once it has lasted the grace.
+        """
+        snapshot = self.gpus.read()
+        if snapshot.gpus or self.config.server.expected_gpus == 0:
+            if self._zero_since is not None:
+                log.info("the GPU driver lists GPUs again")
+            self._zero_since, self._zero_read_missing = None, False
+            return snapshot
+        now = self.clock.monotonic()
+        grace = self.config.gpu.zero_gpus_grace
+        if self._zero_since is None:
+            self._zero_since = now
+            raise NoGpusListed(
+                "the driver answers but lists no GPU (a driver hiccup?); read as every GPU "
+                f"missing only once it lasts gpu.zero_gpus_grace ({format_duration(grace)})"
+            )
+        lasted = now - self._zero_since
+        if lasted < grace:
+            raise NoGpusListed(
+                f"the driver has listed no GPU for {format_duration(lasted)}; read as every "
+                f"GPU missing once it lasts gpu.zero_gpus_grace ({format_duration(grace)})"
+            )
+        if not self._zero_read_missing:
+            self._zero_read_missing = True
+            log.warning(
+                "the GPU driver has listed no GPU for %s (gpu.zero_gpus_grace %s): every GPU "
+                "is read as missing",
+                format_duration(lasted),
+                format_duration(grace),
+            )
+        return snapshot
 
     def observe(
         self, server: ServerConfig, current: Settings, gpus: tuple[GpuNow, ...], host: HostNow
@@ -222,16 +313,18 @@ class Agent:
     def _reconcile(self, dry_run: bool) -> CycleResult:
         name = self.config.server.name
         server = self.client.server_config(name).config
-        current = current_settings(server, self.config.server.currency)
+        current = current_settings(server, self.config.server.currency, rails=self.policy.rails)
         recovered = () if dry_run else self._settle_pending(current)
         _, gpus, host = self._sample()
         facts = self.observe(server, current, gpus, host)
+        # Read before this cycle records its decision: the writing cycle's is the last one.
+        settled = () if dry_run else self._settled(facts)
         plan = make_plan(self.policy, facts, self.history.prior_state(self.config.server.name))
         self.history.record_decision(facts.now, plan.to_dict())
         if dry_run:
             return CycleResult("dry_run", plan, facts, recovered)
         if not plan.changed:
-            return CycleResult("unchanged", plan, facts, recovered)
+            return self._result("unchanged", plan, facts, recovered, settled)
         target = plan.target
         request = SetServerSettings(
             name=name,
@@ -247,7 +340,12 @@ class Agent:
         )
         # If this raises, the write may or may not have landed (a timeout, say): the intent
         # stays pending and the next cycle compares it with what the server reports.
-        self.client.set_server_settings(request)
+        try:
+            self.client.set_server_settings(request)
+        except CloreError as exc:
+            if outcome_unknown(exc):
+                raise WriteInDoubt(str(exc)) from exc
+            raise
         from ..history import HistoryError  # loaded already: the history is open
 
         try:
@@ -258,7 +356,19 @@ class Agent:
                 "the next run records them"
             ) from exc
         log.info("applied change #%d to %s: %s", change_id, name, "; ".join(plan.reasons()))
-        return CycleResult("changed", plan, facts, recovered)
+        return self._result("changed", plan, facts, recovered, settled)
+
+    def _result(
+        self,
+        outcome: Literal["changed", "unchanged"],
+        plan: Plan,
+        facts: Facts,
+        recovered: tuple[str, ...],
+        settled: tuple[SettledChange, ...],
+    ) -> CycleResult:
+        """The cycle's result; the settled changes it carries are reported from here on."""
+        self._unreported.clear()
+        return CycleResult(outcome, plan, facts, recovered, settled)
 
     def _settle_pending(self, current: Settings) -> tuple[str, ...]:
         """Resolve writes an earlier run began but did not record as done."""
@@ -269,6 +379,7 @@ class Agent:
                 continue  # another server's, sharing this state directory
             if same_settings(change.after, current):
                 self.history.mark_change(change.id, "applied", now)
+                self._unreported.append(change)
                 notes.append(f"change #{change.id} from an interrupted run had been applied")
             else:
                 self.history.mark_change(change.id, "abandoned", now)
@@ -278,3 +389,45 @@ class Agent:
         for note in notes:
             log.warning("%s", note)
         return tuple(notes)
+
+    def _settled(self, facts: Facts) -> tuple[SettledChange, ...]:
+        """The changes found applied, each as the result of the cycle that wrote it.
+
+        That cycle's plan is rebuilt from the audit trail (before, after) and, when it is
+        still the last decision recorded, the names of the rules behind each field; the
+        facts are this cycle's, as the writing cycle saw the settings before.
+        """
+        if not self._unreported:
+            return ()
+        last = self.history.last_decision()
+        settled = []
+        for change in self._unreported:
+            rules = _rules_by_field(last[1]) if last is not None and last[0] == change.ts else {}
+            fields = {
+                f: FieldPlan(
+                    f,
+                    getattr(change.before, f),
+                    getattr(change.after, f),
+                    tuple(RuleReason(rule) for rule in rules.get(f, ())),
+                )
+                for f in SETTING_FIELDS
+            }
+            plan = Plan(change.before, change.after, fields)
+            result = CycleResult("changed", plan, replace(facts, current=change.before))
+            settled.append(SettledChange(change, result))
+        return tuple(settled)
+
+
+def _rules_by_field(decision: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The rules that moved each field in a recorded plan (Plan.to_dict()); {} if unreadable."""
+    fields = decision.get("fields") if isinstance(decision, dict) else None
+    if not isinstance(fields, dict):
+        return {}
+    rules: dict[str, tuple[str, ...]] = {}
+    for name, field in fields.items():
+        reasons = field.get("rule_reasons") if isinstance(field, dict) else None
+        if isinstance(reasons, list):
+            rules[name] = tuple(
+                r["rule"] for r in reasons if isinstance(r, dict) and isinstance(r.get("rule"), str)
+            )
+    return rules

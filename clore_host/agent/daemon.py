@@ -33,7 +33,7 @@ from ..issues import InputFileError
 from ..outputs.logs import event
 from ..outputs.metrics import AgentMetrics, MetricsServer
 from ..outputs.webhook import Webhook, change_payload, health_payload
-from .cycle import Agent
+from .cycle import Agent, CycleResult
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class Daemon:
         self.agent: Agent | None = None
         self.health = Health({}, on_change=self._health_changed)
         self.last_outcome = "starting"
+        self._blocked: str | None = None  # why the plan is blocked, while it is
         self._next_sample = 0.0
         self._next_reconcile = 0.0
         self._failures = 0
@@ -264,24 +265,45 @@ class Daemon:
             return
         self._failures = 0
         blocked = result.plan.blocked
+        self._note_block(blocked)
         self.health.set("reconcile", None if blocked is None else f"inputs implausible: {blocked}")
         self.health.set("gpus", None)
         self.health.hung = False
         when = time.strftime("%H:%M:%S", time.localtime(self.clock.now()))
         self.last_outcome = f"{result.outcome} at {when}"
+        # A change an earlier cycle wrote without an answer, found applied: reported now, as
+        # that cycle would have reported it (the reasons are the audit trail's).
+        for settled in result.settled:
+            self.metrics.observe_cycle(settled.result)
+            self._report_change(settled.result, settled.change.reasons, change=settled.change.id)
         self.metrics.observe_cycle(result)
         if result.outcome == "changed":
-            event(
-                log,
-                "change_applied",
-                server=self.config.server.name,
-                reasons="; ".join(result.plan.reasons()),
-            )
-            if self.webhook is not None:
-                self.webhook.send("change_applied", change_payload(result))
+            self._report_change(result, tuple(result.plan.reasons()))
         interval = self.config.agent.reconcile_interval
         jitter = self.config.agent.jitter * interval
         self._next_reconcile = now + interval + self._rng.uniform(-jitter, jitter)
+
+    def _report_change(
+        self, result: CycleResult, reasons: tuple[str, ...], change: int | None = None
+    ) -> None:
+        """The log event and the webhook of an applied change (`change`: an earlier run's)."""
+        server, why = self.config.server.name, "; ".join(reasons)
+        if change is None:
+            event(log, "change_applied", server=server, reasons=why)
+        else:
+            settled = f"change #{change}, written earlier without an answer"
+            event(log, "change_applied", server=server, reasons=why, settled=settled)
+        if self.webhook is not None:
+            payload = {**change_payload(result), "reasons": list(reasons)}
+            self.webhook.send("change_applied", payload)
+
+    def _note_block(self, blocked: str | None) -> None:
+        """Log once when the plan becomes blocked (and why) and once when it clears."""
+        if blocked is not None and self._blocked is None:
+            log.warning("plan blocked, nothing will be written until it clears: %s", blocked)
+        elif blocked is None and self._blocked is not None:
+            log.info("plan no longer blocked (it was: %s)", self._blocked)
+        self._blocked = blocked
 
     def _fail(self, part: str, exc: Exception) -> None:
         _, message = describe(exc)

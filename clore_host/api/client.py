@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -12,12 +13,13 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from ..clock import Clock
-from ..issues import issues_from_validation
+from ..issues import format_location
 from .connection import Connection, Request, server_config_request
 from .errors import (
     CloreError,
     DatabaseError,
     HttpStatusError,
+    ImplausibleResponse,
     MalformedResponse,
     RateLimited,
     TooManyRequests,
@@ -48,6 +50,27 @@ BACKOFF_MAX = 30.0
 # A longer Retry-After is not waited for: the error goes to the caller. Kept well inside the
 # daemon's watchdog (WatchdogSec=90s), which no ping reaches while a request waits.
 RETRY_AFTER_MAX = 30.0
+
+
+SHOWN_MAX = 40  # characters of a value quoted from an answer in an error message
+# What a field of the wrong JSON type should have held, by pydantic's error type.
+_EXPECTED = {
+    "bool_type": "true or false",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "string_type": "a string",
+    "dict_type": "an object",
+    "list_type": "a list",
+}
+_NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type"})
+
+
+def _is_union_tag(part: str | int) -> bool:
+    # pydantic's tags of union members and validators, e.g. `function-after[...]`; a dict key
+    # such as "CLORE-Blockchain" is kept.
+    return isinstance(part, str) and "[" in part
 
 
 class CloreClient:
@@ -115,7 +138,15 @@ class CloreClient:
         return self._call(Request("my_servers"), MyServersResponse)
 
     def server_config(self, name: str) -> ServerConfigResponse:
-        return self._call(server_config_request(name), ServerConfigResponse)
+        """The settings and rental status of server `name`; an answer about another server is
+        refused (ImplausibleResponse), whatever it says."""
+        answer = self._call(server_config_request(name), ServerConfigResponse)
+        if answer.config.name != name:
+            shown = self._shown(answer.config.name)
+            raise ImplausibleResponse(
+                "server_config", f"asked for server {self._shown(name)}, the answer is for {shown}"
+            )
+        return answer
 
     def marketplace(self) -> MarketplaceResponse:
         return self._call(Request("marketplace"), MarketplaceResponse)
@@ -171,18 +202,51 @@ class CloreClient:
             try:
                 parsed = model.model_validate(result)
             except ValidationError as exc:
-                issue = issues_from_validation(exc)[0]
-                where = f" at {issue.location}" if issue.location else ""
-                cause = f"unexpected response shape{where}: {issue.message}"
-                outcome, result = "malformed", MalformedResponse(request.endpoint, cause)
+                outcome, result = "malformed", self._shape_problem(request.endpoint, exc)
         self._report(request.endpoint, outcome)
         if isinstance(result, CloreError):
             raise result
         return parsed
 
+    def _shape_problem(self, endpoint: str, exc: ValidationError) -> MalformedResponse:
+        """The first thing wrong with an answer: where, what it holds, what was due. A value
+        of the wrong type is implausible (never coerced); a missing part, or an object
+        where none is, is a malformed answer."""
+        err = exc.errors()[0]
+        where = format_location([p for p in err["loc"] if not _is_union_tag(p)])
+        kind = err.get("type", "")
+        value = err.get("input")
+        if kind == "missing":
+            return MalformedResponse(endpoint, f"unexpected response shape: {where} is missing")
+        if kind in _NOT_AN_OBJECT:
+            return MalformedResponse(
+                endpoint,
+                f"unexpected response shape: {where} is {self._shown(value)}, not an object",
+            )
+        expected = _EXPECTED.get(kind)
+        if kind == "float_type" and isinstance(value, int) and not isinstance(value, bool):
+            expected = "a number of a plausible size"  # 10**400: no float holds it
+        if expected is None:
+            message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+            return ImplausibleResponse(endpoint, f"{where} is {self._shown(value)}: {message}")
+        return ImplausibleResponse(
+            endpoint, f"{where} is {self._shown(value)}, expected {expected}"
+        )
+
+    def _shown(self, value: object) -> str:
+        """A value from an answer as one short line of JSON, without the token."""
+        try:
+            text = json.dumps(value, ensure_ascii=True, allow_nan=True)
+        except (TypeError, ValueError):
+            text = repr(value)
+        text = text.replace(self._connection.token.reveal(), "***")
+        return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 3] + "..."
+
     def _retry_delay(self, exc: CloreError, attempt: int) -> float | None:
         """Seconds to wait before retrying after `exc`, or None if it is not worth retrying."""
         backoff = min(BACKOFF_MAX, BACKOFF_BASE * 2.0**attempt)
+        if isinstance(exc, ImplausibleResponse):
+            return None  # junk in an answer is not a hiccup: asking again only repeats it
         if isinstance(exc, TooManyRequests):
             if exc.retry_after is None:
                 return backoff

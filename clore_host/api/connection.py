@@ -9,9 +9,13 @@ import email.utils
 import functools
 import logging
 import ssl
+import threading
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import httpcore
 import httpx
 
 from ..clock import Clock, SystemClock
@@ -27,8 +31,13 @@ from .errors import (
 )
 from .ratelimit import RateLimiter
 from .token import Token
+from .wire import encode_json
 
 log = logging.getLogger(__name__)
+
+# No documented answer nests deeper than a few levels (config.specs.net.down); one nested
+# thousands deep is not the API's, and would exhaust the recursion limit of whatever reads it.
+MAX_DEPTH = 32
 
 
 class Answer(NamedTuple):
@@ -80,6 +89,12 @@ class Connection:
         # Loading the CA bundle is the costliest part of a client; a plain-HTTP base URL (the
         # loopback emulator) never uses it, and redirects are not followed.
         tls = _tls_context() if self.base_url.startswith("https:") else False
+        # The timeout bounds the whole request: httpx's bounds each read, so a server that
+        # drips its answer a byte at a time would hold the writer lock and the rate limiter
+        # for as long as it liked. A transport passed in (tests) is used as it is.
+        self._deadline = _Deadline()
+        if transport is None:
+            transport = _deadline_transport(tls, self._deadline)
         self._http = httpx.Client(
             timeout=timeout, transport=transport, follow_redirects=False, verify=tls
         )
@@ -103,12 +118,19 @@ class Connection:
         endpoint = request.endpoint
         headers = {"auth": self.token.reveal()}
         log.debug("%s %s", request.method, endpoint)
+        if request.json is not None:
+            # Encoded here, not by httpx (json.dumps): prices in fixed point, no exponent.
+            headers["content-type"] = "application/json"
+            content: bytes | None = encode_json(request.json)
+        else:
+            content = None
+        self._deadline.at = time.monotonic() + self.timeout
         try:
             return self._http.request(
                 request.method,
                 f"{self.base_url}/{endpoint}",
                 params=request.params,
-                json=request.json,
+                content=content,
                 headers=headers,
             )
         except httpx.TimeoutException:
@@ -120,6 +142,8 @@ class Connection:
         except httpx.TransportError as exc:
             kind = type(exc).__name__
             raise ApiUnreachable(endpoint, f"connection failed ({kind})") from None
+        finally:
+            self._deadline.at = None
 
     def _interpret(self, endpoint: str, response: httpx.Response) -> Answer:
         status = response.status_code
@@ -129,8 +153,12 @@ class Connection:
             return Answer(f"http_{status}", HttpStatusError(endpoint, status))
         try:
             data = response.json()
+        except RecursionError:
+            return Answer("malformed", MalformedResponse(endpoint, _TOO_DEEP))
         except ValueError:
             return Answer("malformed", MalformedResponse(endpoint, "response is not JSON"))
+        if _deeper_than(data, MAX_DEPTH):
+            return Answer("malformed", MalformedResponse(endpoint, _TOO_DEEP))
         if not isinstance(data, dict):
             return Answer("malformed", MalformedResponse(endpoint, "response is not a JSON object"))
         code = data.get("code")
@@ -167,6 +195,126 @@ class Connection:
         except (TypeError, ValueError):
             return None
         return max(0.0, when.timestamp() - self.clock.now())
+
+
+_TOO_DEEP = f"response is nested deeper than {MAX_DEPTH} levels"
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether JSON `data` nests deeper than `limit` arrays and objects (without recursing)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+# -- a time limit for the whole request -------------------------------------------------------
+
+
+class _Deadline(threading.local):
+    """When the request in progress on this thread must be done (time.monotonic), or None."""
+
+    at: float | None = None
+
+    def left(self, timeout: float | None, expired: type[Exception]) -> float | None:
+        """`timeout` for one socket operation, cut to the time the request has left."""
+        if self.at is None:
+            return timeout
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise expired("the request's time limit ran out")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write ends by the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._deadline.left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._deadline.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = self._deadline.left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self._inner.start_tls(ssl_context, server_hostname, left), self._deadline
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, deadline: _Deadline) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = self._deadline.left(timeout, httpcore.ConnectTimeout)
+        stream = self._inner.connect_tcp(host, port, left, local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = self._deadline.left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self._inner.connect_unix_socket(path, left, socket_options), self._deadline
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _deadline_transport(tls: ssl.SSLContext | bool, deadline: _Deadline) -> httpx.HTTPTransport:
+    """httpx's own transport over a connection pool whose sockets keep `deadline`.
+
+    httpx takes no network backend, so its pool is replaced by one that has ours (the same
+    pool httpx builds without a proxy); tests/api/test_deadline.py fails if httpx changes.
+    """
+    transport = httpx.HTTPTransport(verify=tls)
+    if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
+        raise RuntimeError("httpx.HTTPTransport no longer keeps an httpcore pool in _pool")
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=tls if isinstance(tls, ssl.SSLContext) else None,
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,  # httpx's defaults
+        network_backend=_DeadlineBackend(deadline),
+    )
+    return transport
 
 
 @functools.cache

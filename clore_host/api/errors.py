@@ -164,3 +164,11 @@ class ApiUnreachable(TransportError):
 
 class MalformedResponse(TransportError):
     """The body is not JSON, has no integer `code`, or does not have the documented shape."""
+
+
+class ImplausibleResponse(MalformedResponse):
+    """The answer has the documented shape, but a value of the wrong JSON type (`"false"` for
+    a bool, `true` or `"0.0001"` for a price), or it is about another server than asked:
+    refused, never coerced."""
+
+    headline = "inputs implausible, nothing changed"

@@ -1,17 +1,39 @@
 """Request and response models of the CLORE.AI API (the seed's contract).
 
 Responses ignore unknown fields (the live service sends many) and read documented fields the
-seed does not guarantee as None when absent. Requests are strict and forbid unknown fields, so a
-request that is missing something, or carries a bool where a number goes, cannot be built.
+seed does not guarantee as None when absent. The fields the agent reads from server_config
+(name, id, availability, visibility, rental_status, prices, mrl) are strict: a value of the
+wrong JSON type (`"false"`, `0` for a bool, `"0.0001"` or `true` for a price, `"96"` for an
+mrl) is refused, never coerced. Requests are strict and forbid unknown fields, so a request
+that is missing something, or carries a bool where a number goes, cannot be built; their
+prices go on the wire in whole units of the currency, in fixed point (see wire.py).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
+
+from .wire import PRICE_DECIMALS, price_units
 
 Prices = dict[str, float]
+# A price as server_config reports it: a JSON number (an integer or a finite float), never a
+# string or a bool.
+StrictPrice = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+StrictPrices = dict[str, StrictPrice]
 Specs = dict[str, Any]
 
 
@@ -24,8 +46,9 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     def body(self) -> dict[str, Any]:
-        """The JSON body: optional fields left unset are not sent."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The JSON body: optional fields left unset are not sent; prices are Decimals of
+        whole units, for wire.encode_json to write in fixed point."""
+        return self.model_dump(mode="python", exclude_none=True)
 
 
 class CodeResponse(_Response):
@@ -74,30 +97,31 @@ class MyServersResponse(_Response):
 # -- server_config --------------------------------------------------------------------------
 
 
+VISIBILITY_AVAILABLE: dict[str, bool] = {"public": True, "hidden": False, "private": False}
+
+
 class ServerConfig(_Response):
-    name: str
+    # Strict: the fields the agent reads (see the module's docstring).
+    name: StrictStr
     connected: bool | None = None
-    visibility: str | None = None
-    pricing: Prices | None = None
-    spot_pricing: Prices | None = None
-    mrl: int | None = None  # hours
+    visibility: StrictStr | None = None
+    pricing: StrictPrices | None = None
+    spot_pricing: StrictPrices | None = None
+    mrl: StrictInt | None = None  # hours
     online: bool | None = None
     initialized: bool | None = None
-    id: int | None = None
-    rental_status: int | None = None  # 0 not rented, 1 spot, 2 on demand
+    id: StrictInt | None = None
+    rental_status: StrictInt | None = None  # 0 not rented, 1 spot, 2 on demand
     specs: Specs | None = None
     background_job: dict[str, Any] | None = None
-    availability: bool | None = None  # undocumented; the live service may send it
+    availability: StrictBool | None = None  # undocumented; the live service may send it
 
     def is_available(self) -> bool | None:
-        """Whether the server can be rented: `availability` if sent, else from `visibility`."""
+        """Whether the server can be rented: `availability` if sent, else from `visibility`
+        (observe.server refuses an answer whose two say different things)."""
         if self.availability is not None:
             return self.availability
-        if self.visibility == "public":
-            return True
-        if self.visibility in ("hidden", "private"):
-            return False
-        return None
+        return VISIBILITY_AVAILABLE.get(self.visibility or "")
 
 
 class ServerConfigResponse(_Response):
@@ -189,7 +213,26 @@ class SpotMarketplaceResponse(_Response):
 
 # -- requests -------------------------------------------------------------------------------
 
-Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+def _at_least_one_unit(value: float) -> float:
+    if price_units(value) < 1:
+        raise ValueError(
+            f"a price must be at least one unit of the currency ({1 / 10**PRICE_DECIMALS:.8f})"
+        )
+    return value
+
+
+def _wire_price(value: float) -> Decimal:
+    return Decimal(price_units(value)).scaleb(-PRICE_DECIMALS)
+
+
+# A price in a request: finite, at least one unit; sent as its nearest whole unit.
+Price = Annotated[
+    float,
+    Field(gt=0, allow_inf_nan=False),
+    AfterValidator(_at_least_one_unit),
+    PlainSerializer(_wire_price, return_type=Decimal),
+]
 ServerName = Annotated[str, StringConstraints(min_length=1)]
 # The seed's character class for jupyter_token, ssh_key and ssh_password.
 _SAFE = r"^[a-zA-Z0-9\s=.@+/-]+$"

@@ -10,12 +10,20 @@ network jitter.
 Before sending, the file is marked "in flight". A process killed mid-request leaves the mark
 (and releases the lock by dying): its request reached the server no later than the moment the
 next process got the lock, so that process counts the interval from then.
+
+The stamp is one fixed-size record written in place, ending in a newline: over an earlier
+record it needs no new block, so it works on a full disk; a write cut short leaves a record
+without its newline, read as damaged (a request just went out), never as "long ago". Whatever
+fails (a full disk, a read-only remount, an I/O error), the file and its lock are released
+before the error leaves.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import logging
 import math
 import os
 import threading
@@ -29,6 +37,9 @@ LOCK_NAME = "api-ratelimit"
 MIN_INTERVAL = 1.0  # the API's 1 request per second
 ORDER_INTERVAL = 5.0
 IDLE, IN_FLIGHT, IN_FLIGHT_ORDER = "idle", "request", "order"
+RECORD_SIZE = 80  # bytes: two stamps and a state, padded, then a newline
+
+log = logging.getLogger(__name__)
 
 
 class RateLimiter:
@@ -58,7 +69,13 @@ class RateLimiter:
                 yield
             finally:
                 now = self._clock.now()
-                self._write(fd, now, now if order else last_order, IDLE)
+                try:
+                    self._write(fd, now, now if order else last_order, IDLE)
+                except LocalStateError as exc:
+                    # The request is done and its answer (or error) is what the caller needs.
+                    # The file still says "in flight", which the next request reads as
+                    # "answered just now": the spacing holds.
+                    log.warning("%s", exc)
 
     def _wait(self, last: float, interval: float) -> None:
         while True:
@@ -81,23 +98,35 @@ class RateLimiter:
             self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise LocalStateError(f"rate limiter file {self._path}: {exc.strerror}") from None
+            raise self._unusable(exc) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise self._unusable(exc) from None
             yield fd
         finally:
-            os.close(fd)  # closing releases the flock
+            with contextlib.suppress(OSError):  # the descriptor (and the flock) go regardless
+                os.close(fd)
+
+    def _unusable(self, exc: OSError) -> LocalStateError:
+        return LocalStateError(f"rate limiter file {self._path}: {exc.strerror or exc}")
 
     def _read(self, fd: int | None) -> tuple[float, float]:
         if fd is None:
             return self._last, self._last_order
-        os.lseek(fd, 0, os.SEEK_SET)
-        raw = os.read(fd, 256)
+        try:
+            raw = os.pread(fd, 256, 0)
+        except OSError as exc:
+            raise self._unusable(exc) from None
         if not raw:
             return float("-inf"), float("-inf")
         now = self._clock.now()
         try:
-            stamp, stamp_order, state = raw.decode("ascii").split()
+            record, newline, _ = raw.decode("ascii").partition("\n")
+            if not newline:  # a write cut short
+                raise ValueError("no end of record")
+            stamp, stamp_order, state = record.split()
             last, last_order = float(stamp), float(stamp_order)
             if not (last < math.inf and last_order < math.inf):  # nan or +inf: never waits out
                 raise ValueError("not a time")
@@ -115,10 +144,13 @@ class RateLimiter:
         self._last, self._last_order = last, last_order
         if fd is None:
             return
-        data = f"{last!r} {last_order!r} {state}\n".encode("ascii")
+        record = f"{last!r} {last_order!r} {state}".ljust(RECORD_SIZE - 1) + "\n"
+        data = record.encode("ascii")
         try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.truncate(fd, 0)
-            os.write(fd, data)
+            # In place, then cut to length (a longer earlier record): no new block is needed.
+            if os.pwrite(fd, data, 0) != len(data):
+                raise OSError(errno.EIO, "short write")
+            if os.fstat(fd).st_size > len(data):
+                os.ftruncate(fd, len(data))
         except OSError as exc:  # a full disk, say: say where, as the other state errors do
-            raise LocalStateError(f"rate limiter file {self._path}: {exc.strerror}") from None
+            raise self._unusable(exc) from None

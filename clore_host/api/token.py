@@ -53,13 +53,48 @@ def load_token(token_file: Path | None, environ: Mapping[str, str] = os.environ)
     return checked_token(value, f"${TOKEN_ENV}")
 
 
+MAX_TOKEN_BYTES = 64 * 1024  # a token is tens of characters
+
+
 def _read_file(path: Path) -> str:
+    """The text of a token file: a regular file, private to its owner, small.
+
+    Its type is checked before it is opened (a FIFO would block the read until a writer came,
+    a device might never end), then again on the open file, opened without blocking, with its
+    permissions, in case the path changed in between.
+    """
     try:
-        mode = path.stat().st_mode
+        _check_file(path, path.stat().st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise TokenError(f"token file {path} not found") from None
     except OSError as exc:
         raise TokenError(f"token file {path}: cannot read: {exc.strerror}") from None
+    except ValueError:  # a NUL in the path
+        raise TokenError(f"token file {path}: not a usable path") from None
+    try:
+        info = os.fstat(fd)
+        _check_file(path, info.st_mode)
+        raw = b""
+        while len(raw) <= MAX_TOKEN_BYTES and (chunk := os.read(fd, MAX_TOKEN_BYTES + 1)):
+            raw += chunk
+    except OSError as exc:
+        raise TokenError(f"token file {path}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_TOKEN_BYTES:
+        raise TokenError(f"token file {path} is too large to hold a token")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TokenError(f"token file {path} is not UTF-8 text") from None
+
+
+def _check_file(path: Path, mode: int) -> None:
+    if stat.S_ISFIFO(mode):
+        raise TokenError(f"token file {path} is a FIFO (named pipe), not a regular file")
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise TokenError(f"token file {path} is a device, not a regular file")
     if not stat.S_ISREG(mode):
         raise TokenError(f"token file {path} is not a regular file")
     if mode & 0o077:
@@ -67,12 +102,6 @@ def _read_file(path: Path) -> str:
             f"token file {path} is readable by group or others (mode {stat.S_IMODE(mode):04o}); "
             f"run: chmod 600 {path}"
         )
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise TokenError(f"token file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise TokenError(f"token file {path}: cannot read: {exc.strerror}") from None
 
 
 def checked_token(raw: str, where: str) -> Token:

@@ -1,4 +1,9 @@
-"""`clore-host api servers|config NAME`: read-only queries for the operator."""
+"""`clore-host api servers|config NAME`: read-only queries for the operator.
+
+What they print never carries the API token, even where the service echoes it back in a
+successful answer (in `background_job`, say): every string of the answer, as text or JSON,
+has it replaced by ***.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..api import CloreClient, load_token
+from ..api import CloreClient, Token, load_token
 from ..api.models import MyServersResponse, ServerConfigResponse
 from ..config import ApiSection, api_base_url, load_config
 from ..errors import EXIT_OK
-from . import add_config_option
+from . import add_config_option, echo
 
 if TYPE_CHECKING:
     from . import Commands
@@ -61,34 +66,53 @@ def _settings(args: argparse.Namespace) -> _Settings:
     return _Settings(api.base_url, api.token_file, state_dir, api.timeout, api.retries)
 
 
-def _run(args: argparse.Namespace, query: Callable[[CloreClient], None]) -> int:
+Query = Callable[[CloreClient, Token], str]
+
+
+def _run(args: argparse.Namespace, query: Query) -> int:
     s = _settings(args)
     token = load_token(s.token_file)
     with CloreClient.connect(
         s.base_url, token, state_dir=s.state_dir, timeout=s.timeout, retries=s.retries
     ) as client:
-        query(client)
+        text = query(client, token)
+    echo(text.replace(token.reveal(), SCRUBBED))
     return EXIT_OK
 
 
 def _servers(args: argparse.Namespace) -> int:
-    def query(client: CloreClient) -> None:
+    def query(client: CloreClient, token: Token) -> str:
         answer = client.my_servers()
-        print(_as_json(answer) if args.json else _servers_text(answer))
+        return _as_json(answer, token) if args.json else _servers_text(answer)
 
     return _run(args, query)
 
 
 def _config(args: argparse.Namespace) -> int:
-    def query(client: CloreClient) -> None:
+    def query(client: CloreClient, token: Token) -> str:
         answer = client.server_config(args.name)
-        print(_as_json(answer) if args.json else _config_text(answer))
+        return _as_json(answer, token) if args.json else _config_text(answer)
 
     return _run(args, query)
 
 
-def _as_json(answer: MyServersResponse | ServerConfigResponse) -> str:
-    return json.dumps(answer.model_dump(mode="json"), indent=2, sort_keys=True)
+SCRUBBED = "***"
+
+
+def _as_json(answer: MyServersResponse | ServerConfigResponse, token: Token) -> str:
+    data = _scrub(answer.model_dump(mode="json"), token.reveal())
+    return json.dumps(data, indent=2, sort_keys=True)
+
+
+def _scrub(value: Any, secret: str) -> Any:
+    """`value` with `secret` replaced in every string, keys too (before JSON escapes it)."""
+    if isinstance(value, str):
+        return value.replace(secret, SCRUBBED)
+    if isinstance(value, list):
+        return [_scrub(v, secret) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k, secret): _scrub(v, secret) for k, v in value.items()}
+    return value
 
 
 def _servers_text(answer: MyServersResponse) -> str:

@@ -2,6 +2,10 @@
 
 Prints one OK line per file, or every problem with its place in the file; exit 0 or 2. Unlike
 the other commands it goes on after a bad file, so one run lists the problems of all three.
+
+It refuses what `run` would refuse: the config as every command loads it (load_config: strict
+types, durations, the API's address with $CLORE_API_URL and api.allow_insecure), and the
+metrics address and webhook URL read by the very functions the daemon serves them with.
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import Config, config_path, load_config, load_policy
+from ..config import Config, config_path, load_config, load_policy, load_toml
 from ..config.paths import resolve_shipped
-from ..errors import EXIT_INVALID, EXIT_OK
-from ..issues import InputFileError
+from ..errors import EXIT_INVALID, EXIT_OK, printable
+from ..issues import InputFileError, Issue
 from . import add_config_option, echo, fail
 
 if TYPE_CHECKING:
@@ -47,9 +51,14 @@ def run_check(args: argparse.Namespace) -> int:
             config = load_config(path)
         except InputFileError as exc:
             ok = False
-            fail(exc.render(), EXIT_INVALID)
+            fail(_with_outputs(exc, path).render(), EXIT_INVALID)
         else:
-            echo(f"OK config {path} (server {config.server.name!r})")
+            problems = _outputs(config.metrics.listen, config.webhook.url)
+            if problems:
+                ok = False
+                fail(InputFileError("config", path, problems).render(), EXIT_INVALID)
+        if ok and config is not None:
+            echo(printable(f"OK config {path} (server {config.server.name!r})"))
     policy_file: Path | None = None
     if args.policy:
         policy_file = resolve_shipped(args.policy, "policies")
@@ -62,7 +71,8 @@ def run_check(args: argparse.Namespace) -> int:
             ok = False
             fail(exc.render(), EXIT_INVALID)
         else:
-            echo(f"OK policy {policy_file} ({len(policy.rules)} rules, digest {policy.digest()})")
+            rules = len(policy.rules)
+            echo(printable(f"OK policy {policy_file} ({rules} rules, digest {policy.digest()})"))
     if config is not None and config.gpu.backend == "fake" and config.gpu.scenario is not None:
         from ..testing import load_scenario
 
@@ -72,5 +82,45 @@ def run_check(args: argparse.Namespace) -> int:
             ok = False
             fail(exc.render(), EXIT_INVALID)
         else:
-            echo(f"OK scenario {config.gpu.scenario} ({len(scenario.gpu)} GPUs)")
+            echo(printable(f"OK scenario {config.gpu.scenario} ({len(scenario.gpu)} GPUs)"))
     return EXIT_OK if ok else EXIT_INVALID
+
+
+def _outputs(listen: object, url: object) -> list[Issue]:
+    """The metrics address and the webhook URL, read as the daemon reads them when it starts
+    (a value of another type is the model's to report)."""
+    issues: list[Issue] = []
+    if isinstance(listen, str):
+        from ..outputs.metrics import parse_listen
+
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            issues.append(Issue("metrics.listen", str(exc)))
+    if isinstance(url, str):
+        from ..outputs.webhook import parse_url
+
+        try:
+            parse_url(url)
+        except ValueError as exc:
+            issues.append(Issue("webhook.url", str(exc)))
+    return issues
+
+
+def _with_outputs(exc: InputFileError, path: Path) -> InputFileError:
+    """A config that did not load, with the outputs' problems too, so one run lists all."""
+    if exc.issues and not exc.issues[0].location:
+        return exc  # the file as a whole: not found, not TOML
+    try:
+        data = load_toml(path, "config")
+    except InputFileError:
+        return exc
+    sections = [data.get(name) for name in ("metrics", "webhook")]
+    metrics, webhook = (s if isinstance(s, dict) else {} for s in sections)
+    known = {issue.location for issue in exc.issues}
+    more = [
+        issue
+        for issue in _outputs(metrics.get("listen"), webhook.get("url"))
+        if issue.location not in known
+    ]
+    return InputFileError("config", path, [*exc.issues, *more]) if more else exc

@@ -31,6 +31,13 @@ def register(commands: Commands) -> None:
         "--since", default="7d", help='how far back: a duration ("24h", "7d") or an ISO date'
     )
     history.add_argument("--json", action="store_true", help="print as JSON")
+    history.add_argument(
+        "--forget-future",
+        action="store_true",
+        help="after the clock jumped ahead and came back: remove what was recorded later than "
+        "now, which blocks every write until that time passes (takes the writer lock; prints "
+        "what it removed)",
+    )
     history.set_defaults(func=run_history)
 
 
@@ -47,7 +54,7 @@ def _status(agent: Agent, as_json: bool) -> int:
     from ..policy import format_price
 
     server = agent.client.server_config(agent.config.server.name).config
-    settings = current_settings(server, agent.config.server.currency)
+    settings = current_settings(server, agent.config.server.currency, rails=agent.policy.rails)
     rental = rental_status_of(server)
     snapshot = agent.gpus.read()
     decision = agent.history.last_decision()
@@ -81,6 +88,8 @@ def _status(agent: Agent, as_json: bool) -> int:
         f"settings    on_demand={format_price(s.on_demand)} spot={format_price(s.spot)} "
         f"availability={'on' if s.availability else 'off'} mrl={s.mrl}h"
     )
+    if not snapshot.gpus:
+        echo("gpus        none listed by the driver (a hiccup, until gpu.zero_gpus_grace)")
     for g in snapshot.gpus:
         state = "LOST" if g.lost else f"{g.utilization or 0:.0f}% {g.temperature or 0:.0f}C"
         echo(f"gpu {g.index}       {g.name or '?'}: {state}")
@@ -110,6 +119,8 @@ def run_history(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..history import History
 
+    if args.forget_future:
+        return _forget_future(args)
     config = load_config(args.config)
     since = _since(args.since, time.time())
     with History.open(config.state.dir / "history.db") as history:
@@ -138,4 +149,30 @@ def run_history(args: argparse.Namespace) -> int:
         echo(f"{_when(c.ts)} #{c.id} {c.server}")
         for reason in c.reasons:
             echo(f"    {reason}")
+    return EXIT_OK
+
+
+def _forget_future(args: argparse.Namespace) -> int:
+    """Remove what the history recorded later than now (a clock that jumped ahead and came
+    back): the writer lock is held meanwhile, so no run decides on half of it."""
+    from ..agent.lock import WriterLock
+    from ..config import load_config
+    from ..history import History
+
+    config = load_config(args.config)
+    now = time.time()
+    with (
+        WriterLock(config.state.dir, config.server.name),
+        History.open(config.state.dir / "history.db") as history,
+    ):
+        future = [c for c in history.changes(status=None) if max(c.ts, c.status_ts) > now]
+        removed = history.forget_future(now)
+    for c in future:
+        echo(f"{_when(c.ts)} #{c.id} {c.server} ({c.status}): {'; '.join(c.reasons)}")
+    if removed:
+        echo(f"removed {removed} record(s) dated after {_when(now)}")
+        if future:  # a removed change may have reached the server
+            echo("the minimum interval and the availability hold count from now")
+    else:
+        echo(f"nothing recorded after {_when(now)}: nothing removed")
     return EXIT_OK

@@ -1,9 +1,14 @@
-"""The config file's model: its sections, their defaults and what each allows."""
+"""The config file's model: its sections, their defaults and what each allows.
+
+Values are read strictly, as the TOML file types them: `expected_gpus = "3"` (a string) or
+`allow_insecure = "yes"` is refused, not coerced. Durations take a number of seconds or a
+string with units ("90s", "5m"); paths take a string.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -15,14 +20,67 @@ from pydantic import (
     model_validator,
 )
 
-from ..duration import parse_duration
-from .paths import DEFAULT_API_TIMEOUT, DEFAULT_API_URL, DEFAULT_STATE_DIR
+from ..duration import format_duration, parse_duration
+from .paths import DEFAULT_API_TIMEOUT, DEFAULT_API_URL, DEFAULT_STATE_DIR, http_url_problem
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+HOUR = 3600.0
+DAY = 86400.0
+
+
+def _seconds(*, positive: bool, most: float) -> Any:
+    """A duration in the config: at least 0 (more than 0 when `positive`), at most `most`."""
+
+    def parse(value: object) -> float:
+        try:
+            seconds = parse_duration(value)
+        except OverflowError:  # an integer too large for a float
+            raise ValueError("a duration must be a finite number of seconds") from None
+        if positive and seconds <= 0:
+            raise ValueError("must be more than 0 seconds")
+        if seconds > most:
+            raise ValueError(f"must be at most {format_duration(most)}")
+        return seconds
+
+    return BeforeValidator(parse)
+
+
+# A timeout of 0 fails every call; more than an hour holds the writer lock for that long.
+Timeout = Annotated[float, _seconds(positive=True, most=HOUR)]
+# An interval of 0 would spin the daemon.
+Interval = Annotated[float, _seconds(positive=True, most=DAY)]
+Retention = Annotated[float, _seconds(positive=True, most=3650 * DAY)]
+# 0: read zero GPUs as every GPU missing at once.
+Grace = Annotated[float, _seconds(positive=False, most=365 * DAY)]
+
+
+def _path(value: object) -> Path:
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a path (a string)")
+    if not value.strip():
+        raise ValueError("an empty path")
+    if "\x00" in value:
+        raise ValueError("a path cannot contain a NUL character")
+    return Path(value)
+
+
+FilePath = Annotated[Path, BeforeValidator(_path)]
+
+
+def _http_url(value: object) -> object:
+    if isinstance(value, str):
+        problem = http_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value  # another type: strict `str` says what is expected
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ServerSection(_Section):
@@ -35,15 +93,20 @@ class ServerSection(_Section):
 
 class ApiSection(_Section):
     base_url: str = DEFAULT_API_URL
-    token_file: Path | None = None
-    timeout: Duration = DEFAULT_API_TIMEOUT
+    token_file: FilePath | None = None
+    timeout: Timeout = DEFAULT_API_TIMEOUT
     retries: int = Field(default=3, ge=0, le=10)
+    # Plain http:// to a host that is not loopback would carry the token in clear text.
+    allow_insecure: bool = False
 
 
 class GpuSection(_Section):
     backend: Literal["nvml", "fake"] = "nvml"
-    scenario: Path | None = None
-    call_timeout: Duration = 5.0
+    scenario: FilePath | None = None
+    call_timeout: Timeout = 5.0
+    # A driver that answers with zero GPUs is a hiccup (GPUs unavailable) until this long;
+    # only then is it read as every GPU missing.
+    zero_gpus_grace: Grace = 300.0
 
     @model_validator(mode="after")
     def _fake_needs_a_scenario(self) -> GpuSection:
@@ -56,16 +119,16 @@ class GpuSection(_Section):
 
 
 class PolicySection(_Section):
-    path: Path = Path("/etc/clore-host/policies/default.toml")
+    path: FilePath = Path("/etc/clore-host/policies/default.toml")
 
 
 class StateSection(_Section):
-    dir: Path = DEFAULT_STATE_DIR
+    dir: FilePath = DEFAULT_STATE_DIR
 
 
 class HistorySection(_Section):
-    raw_retention: Duration = 48 * 3600.0
-    rollup_retention: Duration = 90 * 86400.0
+    raw_retention: Retention = 48 * HOUR
+    rollup_retention: Retention = 90 * DAY
 
     @model_validator(mode="after")
     def _rollups_outlive_raw(self) -> HistorySection:
@@ -76,19 +139,21 @@ class HistorySection(_Section):
 
 
 class AgentSection(_Section):
-    sample_interval: Duration = 10.0
-    reconcile_interval: Duration = 300.0
+    sample_interval: Interval = 10.0
+    reconcile_interval: Interval = 300.0
     jitter: float = Field(default=0.1, ge=0, le=0.5)  # fraction of the reconcile interval
-    backoff: Duration = 15.0  # first retry after a failure; doubles up to reconcile_interval
+    backoff: Interval = 15.0  # first retry after a failure; doubles up to reconcile_interval
 
 
 class MetricsSection(_Section):
-    listen: str | None = None  # "127.0.0.1:9876"; off when absent
+    # "127.0.0.1:9876"; off when absent. Parsed where it is served (outputs.metrics), and by
+    # `check` with the same parser.
+    listen: str | None = None
 
 
 class WebhookSection(_Section):
-    url: str | None = None
-    timeout: Duration = 5.0
+    url: HttpUrl | None = None  # checked again, as the webhook reads it, by `check`
+    timeout: Timeout = 5.0
 
 
 class Config(_Section):

@@ -13,6 +13,7 @@ from .base import (
     GpuDriverNotLoaded,
     GpuReading,
     GpuSnapshot,
+    NoGpusListed,
     NvmlLibraryNotFound,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "GpuDriverNotLoaded",
     "GpuReading",
     "GpuSnapshot",
+    "NoGpusListed",
     "NvmlLibraryNotFound",
     "open_backend",
 ]

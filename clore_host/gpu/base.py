@@ -109,3 +109,8 @@ class GpuDriverNotLoaded(GpuBackendError):
 class GpuBackendTimeout(GpuBackendError):
     def __init__(self, seconds: float, detail: str = "") -> None:
         super().__init__(f"GPU backend timed out after {seconds:g}s{detail}")
+
+
+class NoGpusListed(GpuBackendError):
+    """The driver answers but lists no GPU: a driver hiccup (during a reset or a reload), not
+    every GPU missing, until it lasts `gpu.zero_gpus_grace` (see Agent)."""

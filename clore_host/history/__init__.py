@@ -12,17 +12,18 @@ one SQLite file in the state directory.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from ..facts import GpuNow, PriorState, Settings, WindowKey
-from .audit import MAX_DECISIONS, Audit, ChangeRecord
+from .audit import MAX_DECISIONS, RECREATED_UNSTAMPED, Audit, ChangeRecord
 from .samples import Samples
-from .store import Connect, HistoryError, Store
+from .store import Connect, HistoryDamaged, HistoryError, Store
 
-__all__ = ["MAX_DECISIONS", "ChangeRecord", "Connect", "History", "HistoryError"]
+__all__ = ["MAX_DECISIONS", "ChangeRecord", "Connect", "History", "HistoryDamaged", "HistoryError"]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,10 @@ class History:
         now: float | None = None,
         connect: Connect | None = None,
     ) -> History:
-        """Open (or create) the database. `now` dates a database found missing where one
-        existed before (its marker file remains): prior_state() then counts from then.
+        """Open (or create) the database. `now` dates a database found missing or emptied
+        (truncated to 0 bytes, say) where one existed before (its marker file remains):
+        prior_state() then counts from then. Opened without `now` (a command that only reads),
+        the recreation is kept to be dated by the next open that knows the time.
 
         `connect` opens the file and returns its connection (default: sqlite3.connect): the way
         a caller supplies the connection, or keeps it (a test harness that limits the file's
@@ -58,29 +61,41 @@ class History:
         """
         path = Path(path)
         marker = path.with_name(path.name + ".created")
-        recreated = not path.exists() and marker.exists()
         if not raw_retention > 0 or not rollup_retention > 0:
             raise ValueError("history retention periods must be positive")
         if rollup_retention < raw_retention:
             raise ValueError("rollup retention must be at least the raw retention")
+        had_marker = marker.exists()
         store = Store.open(path, busy_timeout=busy_timeout, connect=connect)
         history = cls(store, raw_retention=raw_retention, rollup_retention=rollup_retention)
         try:
-            if recreated and now is not None:
-                log.warning(
-                    "history database %s was missing and is recreated: the minimum interval "
-                    "and availability hold count from now",
-                    path,
-                )
-                history.set_state("recreated_at", now)
-            marker.touch()
+            history._date_recreation(store.fresh and had_marker, now)
+            if not had_marker:
+                marker.touch()
         except OSError as exc:
             store.close()
-            raise HistoryError(f"history database {path}: cannot write beside it: {exc}") from None
+            raise HistoryError(
+                f"history database {path}: cannot write beside it: {exc.strerror or exc}"
+            ) from None
         except BaseException:
             store.close()
             raise
         return history
+
+    def _date_recreation(self, recreated: bool, now: float | None) -> None:
+        """Hold the rails from `now` when the database was lost and made anew (fail closed)."""
+        if recreated:
+            log.warning(
+                "history database %s was missing or empty and is recreated: the minimum "
+                "interval and availability hold count from now",
+                self.path,
+            )
+        if now is None:
+            if recreated:
+                self.set_state(RECREATED_UNSTAMPED, True)
+            return
+        if recreated or self.get_state(RECREATED_UNSTAMPED):
+            self._audit.stamp_recreation(now)
 
     def close(self) -> None:
         self._store.close()
@@ -164,3 +179,24 @@ class History:
 
     def set_state(self, key: str, value: Any) -> None:
         self._audit.set_state(key, value)
+
+    # -- a clock that ran ahead ---------------------------------------------------------------
+
+    def forget_future(self, now: float) -> int:
+        """Remove what is stamped after `now`: changes, decisions, the rental status's start,
+        samples and rollups, a recreation time; return how many records went.
+
+        For a clock that jumped ahead and came back: what it stamped ahead would block writes
+        ("in the future") until that time passed. A person runs this knowingly. Removing a
+        change (it may have been applied, at a real time no later than now) or a recreation
+        time still holds the rails from `now`, as after a lost database: the minimum interval
+        and the availability hold count from now, not from never.
+        """
+        if not math.isfinite(now):
+            raise ValueError(f"forget_future needs a finite time, not {now!r}")
+        with self._store.write() as db:
+            removed = self._audit.forget_future(db, now)
+            removed += self._samples.forget_future(db, now)
+        if removed:
+            log.warning("history %s: forgot %d records stamped after %s", self.path, removed, now)
+        return removed

@@ -62,13 +62,13 @@ class Samples:
             elif minute > rolled:
                 self._roll(db, rolled, minute)
                 self._store.set_meta("rolled_until", repr(minute))
-                if ts - self._last_prune >= MINUTE:
+                # A prune stamped ahead of this sample: the clock went back; prune again.
+                if ts - self._last_prune >= MINUTE or ts < self._last_prune:
                     self._prune(db, ts, rolled_until=minute)
 
     def _rolled_until(self) -> float | None:
         """Minutes before this are rolled up; None before the first sample."""
-        rolled = self._store.meta("rolled_until")
-        return None if rolled is None else float(rolled)
+        return self._store.meta_time("rolled_until")
 
     def _roll(self, db: sqlite3.Connection, start: float, end: float) -> None:
         """Summarise the raw samples of the minutes in [start, end) into rollups."""
@@ -100,6 +100,21 @@ class Samples:
         for threshold, (_, last) in list(self._busy_cache.items()):
             if last is not None and last < rollup_cut:
                 del self._busy_cache[threshold]
+
+    def forget_future(self, db: sqlite3.Connection, now: float) -> int:
+        """Inside write(): remove the samples taken after `now` and the rollups of minutes that
+        start after it; how many rows went. The minute holding `now` is rolled up again from
+        its raw samples when the next minute starts."""
+        removed = db.execute("DELETE FROM raw WHERE ts > ?", (now,)).rowcount
+        for metric in GPU_METRICS:
+            table = rollup_table(metric)
+            removed += db.execute(f"DELETE FROM {table} WHERE minute > ?", (now,)).rowcount
+        rolled = self._rolled_until()
+        if rolled is not None and rolled > floor_minute(now):
+            self._store.set_meta("rolled_until", repr(floor_minute(now)))
+        self._busy_cache.clear()
+        self._last_prune = -math.inf
+        return removed
 
     # -- questions ----------------------------------------------------------------------------
 

@@ -2,30 +2,74 @@
 
 The API answers in its own terms (rental status codes, prices per currency, availability and
 visibility); this module turns them into the Facts' terms, and refuses to guess any of them.
+The client has already refused values of the wrong JSON type (api.models); here each value
+must also be plausible:
+
+- a price: at least one unit of the currency (0.00000001 bitcoin), at most MAX_PRICE, and,
+  when the policy's rails are given, within RAILS_FACTOR times of them (at least a
+  thousandth of the floor, at most a thousand times the ceiling); a price outside the rails
+  but inside that margin is one set by hand, which the rails bring back in one write;
+- mrl: the API's documented 6 to 3000 hours;
+- availability and visibility, when both are sent, must say the same thing;
+- rental_status: 0, 1 or 2.
+
+Anything else is a ServerDataError (exit 4, one line, nothing written).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 from ..api import ServerConfig
 from ..api.errors import CloreError
+from ..api.models import VISIBILITY_AVAILABLE
+from ..api.wire import PRICE_DECIMALS, price_units, unit_price
 from ..facts import RentalStatus, Settings
 
 # The API's rental_status codes.
 RENTAL_STATUS_BY_CODE: dict[int, RentalStatus] = {0: "not_rented", 1: "spot", 2: "on_demand"}
+# Renters rent for 6 h to 3000 h (the API's documented limits).
+MRL_MIN, MRL_MAX = 6, 3000
+# No price per day for a whole server is plausible above this, in any rails (policy/schema.py
+# refuses rails beyond it too).
+MAX_PRICE = 1000.0
+# A price more than this factor outside the rails is not one a person set by hand.
+RAILS_FACTOR = 1000.0
+UNIT = unit_price(1)
 
 
 class ServerDataError(CloreError):
     """server_config answered, but without a value the agent needs (or with a nonsense one)."""
 
+    headline = "inputs implausible, nothing changed"
 
-def current_settings(config: ServerConfig, currency: str) -> Settings:
-    """The four managed settings as server_config reports them; refuses to guess any."""
+
+class PriceBounds(Protocol):
+    """A price's floor and ceiling (policy.schema.PriceBounds; observe does not import it)."""
+
+    @property
+    def floor(self) -> float: ...
+
+    @property
+    def ceiling(self) -> float: ...
+
+
+class PriceRails(Protocol):
+    """The policy's rails as far as plausibility goes (policy.schema.Rails)."""
+
+    def bounds(self, field: str) -> PriceBounds: ...
+
+
+def current_settings(
+    config: ServerConfig, currency: str, rails: PriceRails | None = None
+) -> Settings:
+    """The four managed settings as server_config reports them; refuses to guess any, and
+    refuses any that is implausible (see the module's docstring)."""
     missing: list[str] = []
     on_demand = (config.pricing or {}).get(currency)
     spot = (config.spot_pricing or {}).get(currency)
-    availability = config.is_available()
+    availability = _availability(config)
     if on_demand is None:
         missing.append(f"pricing.{currency}")
     if spot is None:
@@ -38,26 +82,100 @@ def current_settings(config: ServerConfig, currency: str) -> Settings:
         raise ServerDataError(f"server_config lacks {', '.join(missing)}; refusing to guess")
     assert on_demand is not None and spot is not None and availability is not None
     assert config.mrl is not None
-    for label, price in (("pricing", on_demand), ("spot_pricing", spot)):
-        if not math.isfinite(price) or price < 0:
-            raise ServerDataError(f"server_config {label}.{currency} is implausible: {price}")
-    return Settings(on_demand=on_demand, spot=spot, availability=availability, mrl=config.mrl)
+    for field, label, price in (
+        ("on_demand", "pricing", on_demand),
+        ("spot", "spot_pricing", spot),
+    ):
+        problem = price_problem(price, rails.bounds(field) if rails is not None else None, field)
+        if problem:
+            raise ServerDataError(
+                f"server_config {label}.{currency} {show_price(price)} is implausible: {problem}"
+            )
+    if not MRL_MIN <= config.mrl <= MRL_MAX:
+        digits = str(config.mrl)
+        shown = digits if len(digits) <= 12 else f"{digits[:6]}... ({len(digits)} digits)"
+        raise ServerDataError(
+            f"server_config mrl {shown} h is implausible: the API allows {MRL_MIN} to {MRL_MAX} h"
+        )
+    return Settings(
+        on_demand=float(on_demand), spot=float(spot), availability=availability, mrl=config.mrl
+    )
+
+
+def _availability(config: ServerConfig) -> bool | None:
+    """Whether the server is listed; ServerDataError when availability and visibility
+    disagree or visibility is a word the API does not use."""
+    if config.visibility is not None and config.visibility not in VISIBILITY_AVAILABLE:
+        raise ServerDataError(
+            f"server_config visibility {_quoted(config.visibility)} is implausible: "
+            "expected public, hidden or private"
+        )
+    listed = VISIBILITY_AVAILABLE.get(config.visibility) if config.visibility else None
+    if config.availability is not None and listed is not None and config.availability != listed:
+        said = "true" if config.availability else "false"
+        raise ServerDataError(
+            f"server_config availability {said} disagrees with visibility "
+            f"{_quoted(config.visibility)}; refusing to guess whether the server is listed"
+        )
+    return config.is_available()
+
+
+def price_problem(price: float, bounds: PriceBounds | None, field: str) -> str | None:
+    """Why `price` (per day, whole server) is implausible, or None."""
+    if not math.isfinite(price):
+        return "not a finite number"
+    if price < UNIT:
+        return f"below one unit of the currency ({UNIT:.{PRICE_DECIMALS}f})"
+    if price > MAX_PRICE:
+        return f"above {MAX_PRICE:g}, more than any price per day can be"
+    if bounds is not None:
+        # (float noise aside: 0.00005 / 1000 is 5.000000000000001e-08)
+        if price < bounds.floor / RAILS_FACTOR * (1 - 1e-9):
+            return (
+                f"below a thousandth of rails.{field}.floor {show_price(bounds.floor)} "
+                "(a price that far outside the rails was not set by hand)"
+            )
+        if price > bounds.ceiling * RAILS_FACTOR * (1 + 1e-9):
+            return (
+                f"above a thousand times rails.{field}.ceiling {show_price(bounds.ceiling)} "
+                "(a price that far outside the rails was not set by hand)"
+            )
+    return None
+
+
+def show_price(price: float) -> str:
+    """A price in a message: in fixed point when it is a plausible size, else as Python
+    writes it (1e+308 is no use with 309 digits, nor 1e-300 as 0.00000000)."""
+    if math.isfinite(price) and UNIT <= abs(price) <= MAX_PRICE:
+        return f"{price:.{PRICE_DECIMALS}f}"
+    return repr(float(price))
+
+
+def _quoted(text: str | None) -> str:
+    shown = (text or "")[:40]
+    return '"' + "".join(ch if ch.isprintable() else "?" for ch in shown) + '"'
 
 
 def same_settings(a: Settings, b: Settings) -> bool:
-    """Equal, allowing prices the service may store rounded (to a millionth of the price)."""
+    """Equal, comparing prices at the currency's unit (what went on the wire, and what the
+    service stores)."""
     return (
         a.availability == b.availability
         and a.mrl == b.mrl
-        and math.isclose(a.on_demand, b.on_demand, rel_tol=1e-6)
-        and math.isclose(a.spot, b.spot, rel_tol=1e-6)
+        and _same_price(a.on_demand, b.on_demand)
+        and _same_price(a.spot, b.spot)
     )
+
+
+def _same_price(a: float, b: float) -> bool:
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return a == b
+    return price_units(a) == price_units(b)
 
 
 def rental_status_of(config: ServerConfig) -> RentalStatus:
     status = RENTAL_STATUS_BY_CODE.get(config.rental_status)  # type: ignore[arg-type]
     if status is None:
-        raise ServerDataError(
-            f"server_config rental_status is {config.rental_status!r}, expected 0, 1 or 2"
-        )
+        shown = "null" if config.rental_status is None else str(config.rental_status)[:12]
+        raise ServerDataError(f"server_config rental_status is {shown}, expected 0, 1 or 2")
     return status

@@ -9,6 +9,8 @@ Units follow Prometheus conventions: ratios 0..1, bytes, seconds, watts, hertz, 
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -277,19 +279,38 @@ class AgentMetrics:
         return MetricsServer(self.registry, listen)
 
 
+_HOST_NAME = re.compile(r"[^\W_][\w-]*(?:\.[\w-]+)*\.?")
+
+
 def parse_listen(listen: str) -> tuple[str, int]:
-    """Split "host:port" or "[v6]:port"; the host is required so nothing binds by surprise."""
+    """Split "host:port" or "[v6]:port"; the host is required so nothing binds by surprise.
+
+    The host is an IP address or a host name; the port 0 to 65535 in ASCII digits (0: any
+    free port, which the log line names). `run` serves with this and `check` reads
+    metrics.listen with it, so the two agree.
+    """
     host, sep, port_text = listen.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    elif ":" in host:
-        host = ""  # an unbracketed IPv6 address is ambiguous
-    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+        valid_host = _is_ip(host) and ":" in host
+    else:
+        # An unbracketed IPv6 address is ambiguous.
+        valid_host = ":" not in host and (_is_ip(host) or bool(_HOST_NAME.fullmatch(host)))
+    port_ok = port_text.isascii() and port_text.isdigit() and len(port_text) <= 5
+    if not sep or not valid_host or not port_ok or int(port_text) > 65535:
         raise ValueError(
             f'metrics listen address {listen!r} is not "host:port" '
             '(e.g. "127.0.0.1:9876" or "[::1]:9876")'
         )
     return host, int(port_text)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -58,6 +58,24 @@ def _iso(when: float) -> str:
     return stamp.replace("+00:00", "Z")
 
 
+def parse_url(url: str) -> httpx.URL:
+    """The webhook's URL as it is sent to; ValueError when it is not an http(s) URL with a
+    host. The daemon and `check` read webhook.url with this same function."""
+    if not url.isprintable() or any(ch.isspace() for ch in url):
+        raise ValueError(
+            "webhook URL is not an http(s) URL: it contains spaces or control characters"
+        )
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        parsed = httpx.URL()
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError("webhook URL is not an http(s) URL with a host")
+    if parsed.port is not None and not 0 < parsed.port <= 65535:
+        raise ValueError("webhook URL is not an http(s) URL: its port is not 1 to 65535")
+    return parsed
+
+
 class Webhook:
     """POSTs events to one URL. Thread-safe; `close()` when done."""
 
@@ -70,9 +88,7 @@ class Webhook:
         server: str = "",
         clock: Clock | None = None,
     ) -> None:
-        parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError("webhook URL is not an http(s) URL with a host")
+        parsed = parse_url(url)
         if not timeout > 0:
             raise ValueError(f"webhook timeout must be positive, got {timeout!r}")
         self.url = url

@@ -7,17 +7,39 @@ edge stands in for the current price, and interval and deadband do not hold it o
 A field no rule touched is left exactly as it is, unless a write goes out anyway (another
 field changes) and it lies outside the rails: a write carries every field, and no write may
 carry a price or an mrl outside the rails, so it goes to the nearest edge.
+
+Every price a write carries is a whole unit of the currency (0.00000001 bitcoin), in the plan
+itself: a price a rule moved is rounded to the nearest unit within the floor, the ceiling and
+one step (the rails' bounds are whole units, see schema.PriceBounds), and the deadband and
+minimum interval judge the rounded price; a price a write carries unmoved is rounded too.
+
+Records stamped in the future (the clock jumped ahead and came back) block the plan until
+that time passes; only an `even_if_rented` fault rule's availability = false goes through
+meanwhile (taking a server off is safe), and nothing else.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..facts import GPU_METRICS, RENTAL_STATUSES, Facts, PriorState, Settings
-from ._units import fmt_number, format_duration, format_price
+from ._units import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    fmt_number,
+    format_duration,
+    format_price,
+    format_time,
+    price_units,
+    unit_price,
+)
 from .decide import Proposal, decide
 from .plan import FieldPlan, Plan, RailReason, unchanged_plan
 from .schema import PRICE_FIELDS, Policy, PriceBounds, Rails
+
+# The command that forgets what a clock running ahead recorded (history.forget_future).
+FORGET_FUTURE = "clore-host history --forget-future"
 
 
 def make_plan(policy: Policy, facts: Facts, prior: PriorState) -> Plan:
@@ -26,10 +48,13 @@ def make_plan(policy: Policy, facts: Facts, prior: PriorState) -> Plan:
 
 
 def guard(policy: Policy, facts: Facts, prior: PriorState, proposal: Proposal) -> Plan:
-    problem = implausible(facts, prior)
+    problem = _implausible_facts(facts, prior)
     if problem is not None:
         return unchanged_plan(facts.current, problem)
     rails = policy.rails
+    future = _future(facts, prior)
+    if future is not None:
+        return _fault_off_only(rails, facts, proposal, future)
     current = facts.current
     fields: dict[str, FieldPlan] = {}
     prices: dict[str, float] = {}
@@ -57,28 +82,65 @@ def guard(policy: Policy, facts: Facts, prior: PriorState, proposal: Proposal) -
     return Plan(current, target, fields)
 
 
+def _fault_off_only(rails: Rails, facts: Facts, proposal: Proposal, until: float) -> Plan:
+    """Records lie in the future, until `until`: the plan is blocked, unless an
+    even_if_rented rule takes the server off, which goes through alone: every other field is
+    held as it is (a write carries it, within the rails and in whole units)."""
+    current = facts.current
+    rules = proposal.rule_reasons["availability"]
+    if not (proposal.off_even_if_rented and current.availability and rules):
+        return unchanged_plan(current, future_message(until))
+    held = RailReason("future", (until,))
+    fields: dict[str, FieldPlan] = {}
+    for name in (*PRICE_FIELDS, "mrl"):
+        value = getattr(current, name)
+        reasons = proposal.rule_reasons[name]
+        fields[name] = FieldPlan(
+            name, value, value, reasons, (held,) if reasons else (), proposal.skipped_rules[name]
+        )
+    fields["availability"] = FieldPlan(
+        "availability", True, False, rules, (), proposal.skipped_rules["availability"]
+    )
+    target = _carried_within_rails(rails, current._replace(availability=False), fields)
+    return Plan(current, target, fields)
+
+
 def _carried_within_rails(rails: Rails, target: Settings, fields: dict[str, FieldPlan]) -> Settings:
-    """Bring the untouched fields a write will carry inside the rails (updates `fields`)."""
+    """Bring the fields a write will carry unmoved inside the rails (a rule's target is
+    within them already), and every price it carries to a whole unit of the currency
+    (updates `fields`)."""
     edges: dict[str, tuple[float, float]] = {
         name: (rails.bounds(name).floor, rails.bounds(name).ceiling) for name in PRICE_FIELDS
     }
     edges["mrl"] = (rails.mrl.min, rails.mrl.max)
     for name, (low, high) in edges.items():
         value = getattr(target, name)
-        if fields[name].rule_reasons or low <= value <= high:
-            continue
-        edge = type(value)(low if value < low else high)
         plan = fields[name]
+        if not low <= value <= high:  # only a field held as it was (see _fault_off_only)
+            carried: Any = type(value)(low if value < low else high)
+            reason = RailReason("carried", (carried,))
+        elif name in PRICE_FIELDS and value != _whole(value):
+            # A price the service reports with more decimals than the currency has.
+            carried = _whole(value)
+            carried = min(max(carried, low), high) if low <= value <= high else carried
+            reason = RailReason("rounded", (carried,))
+        else:
+            continue
         fields[name] = FieldPlan(
             name,
             plan.current,
-            edge,
+            carried,
             plan.rule_reasons,
-            (*plan.rail_reasons, RailReason("carried", (edge,))),
+            (*plan.rail_reasons, reason),
             plan.skipped_rules,
         )
-        target = target._replace(**{name: edge})
+        target = target._replace(**{name: carried})
     return target
+
+
+def _whole(price: float) -> float:
+    """`price` at the nearest whole unit of the currency."""
+    return unit_price(price_units(price))
 
 
 def _price(
@@ -91,7 +153,8 @@ def _price(
 ) -> tuple[float, tuple[RailReason, ...]]:
     clamps: list[RailReason] = []
     floor, ceiling = bounds.floor, bounds.ceiling
-    target = proposed
+    # The price as it would go out, a whole unit (so float noise is not a clamp).
+    target = unit_price(price_units(proposed)) if math.isfinite(proposed) else proposed
     if not target >= floor:  # also catches NaN
         target = floor
         clamps.append(RailReason("floor", (floor,)))
@@ -107,6 +170,15 @@ def _price(
     if target > high or target < low:
         target = max(floor, min(ceiling, high if target > high else low))
         clamps.append(RailReason("max_step", (rails.max_step,)))
+    # The nearest whole unit within the floor, the ceiling and one step (float noise of the
+    # step's edges aside: 0.0001 * 0.9 is the unit 0.00009000).
+    lowest = max(price_units(floor), price_units(low, ROUND_CEILING))
+    highest = min(price_units(ceiling), price_units(high, ROUND_FLOOR))
+    if lowest > highest:  # a price of a few units: no whole unit lies within one step
+        if not any(c.rail == "max_step" for c in clamps):
+            clamps.append(RailReason("max_step", (rails.max_step,)))
+        return current, tuple(clamps)
+    target = unit_price(min(max(price_units(target), lowest), highest))
     if not in_range or target == current:
         return target, tuple(clamps)
     last = prior.last_price_change
@@ -151,7 +223,34 @@ def _mrl(rails: Rails, current: int, proposal: Proposal) -> FieldPlan:
 
 
 def implausible(facts: Facts, prior: PriorState) -> str | None:
-    """Why the facts cannot be trusted, or None. Checked before any rail: fail closed."""
+    """Why the facts cannot be trusted, or None: checked before any rail (fail closed). A
+    record stamped in the future counts, with the way out in its words."""
+    problem = _implausible_facts(facts, prior)
+    if problem is None:
+        until = _future(facts, prior)
+        problem = None if until is None else future_message(until)
+    return problem
+
+
+def future_message(until: float) -> str:
+    """Why a plan is blocked by records stamped in the future, and the way out."""
+    return (
+        f"history records a change at {format_time(until)}, in the future (did the clock go "
+        f"back?): writes wait until then, or run `{FORGET_FUTURE}` if the clock was wrong"
+    )
+
+
+def _future(facts: Facts, prior: PriorState) -> float | None:
+    """The latest record stamped after now (the clock went back), or None."""
+    stamps = [
+        when
+        for when in (prior.last_price_change, prior.availability_since)
+        if when is not None and when > facts.now
+    ]
+    return max(stamps) if stamps else None
+
+
+def _implausible_facts(facts: Facts, prior: PriorState) -> str | None:
     if not math.isfinite(facts.now):
         return "the clock is not a finite time"
     current = facts.current
@@ -197,8 +296,8 @@ def implausible(facts: Facts, prior: PriorState) -> str | None:
         ("last price change", prior.last_price_change),
         ("last availability change", prior.availability_since),
     ):
-        if when is not None and not (math.isfinite(when) and when <= facts.now):
-            return f"{label} is in the future (did the clock go back?)"
+        if when is not None and not math.isfinite(when):
+            return f"{label} is not a finite time"
     return None
 
 
@@ -212,4 +311,4 @@ def _bad_metric(metric: str, value: float | None) -> str | None:
     return None
 
 
-__all__ = ["guard", "implausible", "make_plan"]
+__all__ = ["FORGET_FUTURE", "future_message", "guard", "implausible", "make_plan"]

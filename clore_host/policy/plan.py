@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..facts import SETTING_FIELDS, Settings
-from ._units import fmt_number, format_duration, format_price
+from ._units import UNIT, fmt_number, format_duration, format_price, format_time
 from .catalogue import FACTS, Detail, Value
 
 FieldValue = float | bool | int
@@ -135,6 +135,8 @@ class RuleSkipped:
 #   availability_hold (hold, seconds since the last change): held
 #   mrl.min (min), mrl.max (max): clamped to it
 #   carried (edge): a field no rule moved, outside the rails, brought to the edge by a write
+#   rounded (price): a price with more decimals than the currency, rounded for a write
+#   future (time): held while history records a change after now (the clock went back)
 RailName = Literal[
     "floor",
     "ceiling",
@@ -147,6 +149,8 @@ RailName = Literal[
     "mrl.min",
     "mrl.max",
     "carried",
+    "rounded",
+    "future",
 ]
 
 
@@ -185,6 +189,16 @@ class RailReason:
             )
         if rail in ("mrl.min", "mrl.max"):
             return f"clamped to {rail.replace('.', ' ')} {int(why[0])}"
+        if rail == "rounded":
+            return (
+                f"rounded to {format_price(why[0])}, a whole unit of the currency "
+                f"({format_price(UNIT)}): this write carries it"
+            )
+        if rail == "future":
+            return (
+                f"held: history records a change at {format_time(why[0])}, in the future "
+                "(did the clock go back?)"
+            )
         edge = format_setting(field, why[0])
         return f"outside the rails, brought to {edge}: this write carries it"
 

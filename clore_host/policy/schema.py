@@ -24,13 +24,24 @@ from pydantic import (
     StrictBool,
     StrictInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from ..facts import AGGREGATES, RENTAL_STATUSES, SETTING_FIELDS, WindowKey
 from ..issues import InputFileError, Issue, issues_from_validation
 from ._errors import Loc, located
-from ._units import format_price, parse_duration, parse_percent
+from ._units import (
+    MAX_PRICE,
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    UNIT,
+    format_price,
+    parse_duration,
+    parse_percent,
+    price_units,
+    unit_price,
+)
 from .catalogue import (
     FACTS,
     GPU_METRICS,
@@ -305,11 +316,41 @@ def _scalar(kind: Kind, raw: Any) -> Value:
 # --- rails -------------------------------------------------------------------------------
 
 
+def _plausible_bound(value: float, name: str) -> None:
+    """A floor or ceiling no price could sensibly have is a typo: refused with its place."""
+    if value > MAX_PRICE:
+        raise ValueError(
+            f"{name} {value:g} is absurd: no price per day is plausible above {MAX_PRICE:g}"
+        )
+    if price_units(value, ROUND_FLOOR) < 1:
+        raise ValueError(
+            f"{name} {value:g} is below one unit of the currency ({format_price(UNIT)})"
+        )
+
+
 class PriceBounds(_Model):
-    """Floor and ceiling of one price, per day for the whole server."""
+    """Floor and ceiling of one price, per day for the whole server.
+
+    Both are whole units of the currency (0.00000001 bitcoin), as every price that goes out
+    is: a floor with more decimals is rounded up, a ceiling rounded down, so a price between
+    them stays between them when it is rounded. A floor below one unit, or above MAX_PRICE,
+    and a ceiling above MAX_PRICE are refused.
+    """
 
     floor: Number = Field(gt=0)
     ceiling: Number = Field(gt=0)
+
+    @field_validator("floor")
+    @classmethod
+    def _whole_floor(cls, value: float) -> float:
+        _plausible_bound(value, "floor")
+        return unit_price(price_units(value, ROUND_CEILING))
+
+    @field_validator("ceiling")
+    @classmethod
+    def _whole_ceiling(cls, value: float) -> float:
+        _plausible_bound(value, "ceiling")
+        return unit_price(price_units(value, ROUND_FLOOR))
 
     @model_validator(mode="after")
     def _ordered(self) -> PriceBounds:
@@ -320,7 +361,8 @@ class PriceBounds(_Model):
                     (
                         ("ceiling",),
                         f"ceiling {format_price(self.ceiling)} is below the floor "
-                        f"{format_price(self.floor)}",
+                        f"{format_price(self.floor)} (in whole units of the currency, "
+                        f"{format_price(UNIT)})",
                     )
                 ],
                 self.ceiling,
@@ -492,7 +534,10 @@ class Policy(_Model):
             action: PriceAction | None = getattr(rule.then, field)
             bounds = self.rails.bounds(field)
             value = action.set_ if action is not None else None
-            if value is not None and not bounds.floor <= value <= bounds.ceiling:
+            # At whole units, as the price goes out (5.6130000000000006e-05 is 0.00005613).
+            if value is not None and not (
+                price_units(bounds.floor) <= price_units(value) <= price_units(bounds.ceiling)
+            ):
                 problems.append(
                     (
                         ("rule", i, "then", field, "set"),

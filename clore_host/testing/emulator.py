@@ -3,7 +3,7 @@
 It implements every endpoint of the seed against an in-memory state (loaded from JSON), checks
 tokens, input and the 1 request/second limit by an injectable clock, and logs every request it
 sees. Tests script failures through `faults` (HTTP 500, 429, slow or dropped answers, malformed
-JSON, API error codes).
+JSON, API error codes, and answers lost after the request was carried out).
 """
 
 from __future__ import annotations
@@ -137,7 +137,9 @@ def _check_state(state: Any, source: str) -> None:
 
 @dataclass(frozen=True)
 class Fault:
-    """One scripted failure. `kind`: http_status, http_429, slow, drop, malformed or code."""
+    """One scripted failure. `kind`: http_status, http_429, slow, drop, malformed, code or
+    lost (the request is carried out, then its answer is lost: `status` 0 drops the
+    connection, else that HTTP status is answered)."""
 
     kind: str
     status: int = 500
@@ -174,6 +176,13 @@ class FaultPlan:
     def drop(self, endpoint: str | None = None, times: int = 1) -> None:
         """Close the connection without an answer."""
         self.add(Fault("drop"), endpoint, times)
+
+    def lose_answer(
+        self, endpoint: str | None = None, times: int = 1, status: int | None = None
+    ) -> None:
+        """Carry the request out (a write lands), then lose its answer: drop the connection,
+        or with `status` answer that HTTP status instead (a proxy's 502 after the fact)."""
+        self.add(Fault("lost", status=status or 0), endpoint, times)
 
     def malformed(self, endpoint: str | None = None, times: int = 1) -> None:
         self.add(Fault("malformed"), endpoint, times)
@@ -413,11 +422,19 @@ class Emulator:
                 RequestRecord(now, endpoint, method, params, logged, code, status, kind)
             )
 
-        if fault is not None and fault.kind != "slow":
+        if fault is not None and fault.kind not in ("slow", "lost"):
             self._answer_fault(handler, fault, record)
             return
         token = handler.headers.get("auth")
         payload = self._dispatch(endpoint, method, token, params, body, now)
+        if fault is not None and fault.kind == "lost":
+            # The work is done; the answer never arrives (or arrives as an error).
+            record(payload["code"], fault.status or None)
+            if not fault.status:
+                handler.close_connection = True
+            else:
+                _send(handler, fault.status, b'{"error": "emulated"}')
+            return
         record(payload["code"], 200)
         if fault is not None:
             # The work is done and logged; only the answer is late (as when a write lands

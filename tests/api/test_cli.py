@@ -190,3 +190,51 @@ def test_emulate_rejects_bad_state(tmp_path: Path, capsys: pytest.CaptureFixture
     bad.write_text("{}")
     assert main(["emulate", "--state", str(bad)]) == 2
     assert "tokens must be a list" in _one_line(capsys.readouterr().err)
+
+
+# -- the token never printed, even from a successful answer ---------------------------------
+
+ODD_SECRET = 'tok-"Quote\\Back7'  # JSON escapes it: "tok-\"Quote\\Back7"
+
+
+@pytest.mark.parametrize("secret", [SECRET, ODD_SECRET])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("api", "config", "demo-rig", "--json"),
+        ("api", "config", "demo-rig"),
+        ("api", "servers", "--json"),
+        ("api", "servers"),
+    ],
+)
+def test_a_token_echoed_in_a_successful_answer_is_scrubbed(
+    fake_cli_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    secret: str,
+    args: tuple[str, ...],
+) -> None:
+    state = make_state()
+    state["tokens"] = [secret]
+    with Emulator(state, clock=fake_cli_clock) as emu:
+        # The service echoes the token back: in the background job, the specs, even a name.
+        emu.update_server(
+            "demo-rig",
+            background_job={"image": "x", "command": f"run --auth {secret}", secret: 1},
+            specs={"gpu": f"1x {secret}", "notes": [secret]},
+            visibility="public",
+        )
+        monkeypatch.setenv("CLORE_API_URL", emu.url)
+        monkeypatch.setenv("CLORE_API_TOKEN", secret)
+        assert main(list(args)) == 0
+    out = capsys.readouterr().out
+    escaped = json.dumps(secret)[1:-1]
+    assert secret not in out and escaped not in out
+    if args[1] == "config" and "--json" in args:
+        config = json.loads(out)["config"]
+        assert config["background_job"] == {"image": "x", "command": "run --auth ***", "***": 1}
+        assert config["specs"]["notes"] == ["***"]
+    elif args[1] == "config":
+        assert "gpu            1x ***" in out.splitlines()
+    elif "--json" in args:
+        assert json.loads(out)["servers"][0]["specs"]["gpu"] == "1x ***"

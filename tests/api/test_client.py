@@ -294,10 +294,10 @@ def _state() -> dict[str, Any]:
         (b'{"config": {}}', "response has no integer code"),
         (b'{"code": "0"}', "response has no integer code"),
         (b'{"code": true}', "response has no integer code"),
-        (b'{"code": 0}', "unexpected response shape at config: required key is missing"),
+        (b'{"code": 0}', "unexpected response shape: config is missing"),
         (
             b'{"code": 0, "config": {"name": "r", "mrl": "many"}}',
-            "unexpected response shape at config.mrl",
+            'config.mrl is "many", expected a whole number',
         ),
     ],
 )

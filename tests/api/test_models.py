@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -27,7 +28,21 @@ VALID: dict[str, Any] = {
 
 
 def test_valid_settings_body_is_exactly_the_five_fields() -> None:
-    assert SetServerSettings(**VALID).body() == VALID
+    # Prices as Decimals of whole units, for the wire (api/wire.py writes them in fixed point).
+    prices = {"on_demand": Decimal("0.0001"), "spot": Decimal("0.00005")}
+    assert SetServerSettings(**VALID).body() == {**VALID, **prices}
+
+
+def test_prices_go_out_as_whole_units() -> None:
+    body = SetServerSettings(**{**VALID, "on_demand": 0.0001 * 0.729, "spot": 0.000123456789})
+    assert body.body()["on_demand"] == Decimal("0.0000729")  # not 7.290000000000001e-05
+    assert body.body()["spot"] == Decimal("0.00012346")
+
+
+@pytest.mark.parametrize("price", [1e-9, 4.9e-9])
+def test_a_price_below_one_unit_cannot_be_sent(price: float) -> None:
+    with pytest.raises(ValidationError, match="at least one unit"):
+        SetServerSettings(**{**VALID, "spot": price})
 
 
 @pytest.mark.parametrize("missing", sorted(VALID))
@@ -188,5 +203,5 @@ def test_create_order_rules() -> None:
         "image": "img",
         "renting_server": 6,
         "type": "spot",
-        "spotprice": 0.000001,
+        "spotprice": Decimal("0.000001"),
     }

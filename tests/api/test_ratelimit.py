@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+import errno
+import fcntl
 import itertools
+import os
 import re
+import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from clore_host.api import CloreError, RateLimiter
-from clore_host.api.ratelimit import LOCK_NAME
+from clore_host.api import CloreError, LocalStateError, RateLimiter
+from clore_host.api.ratelimit import LOCK_NAME, RECORD_SIZE
+from clore_host.errors import EXIT_UNAVAILABLE, describe
 from clore_host.testing import FakeClock
 
 
@@ -127,30 +134,11 @@ def test_process_killed_mid_request_counts_from_its_death(
     with dead.slot(order=order):
         stamp = (tmp_path / LOCK_NAME).read_text().split()
         clock.advance(30)  # it hangs in flight, then is killed before stamping the answer
-    (tmp_path / LOCK_NAME).write_text(" ".join(stamp))  # what the dead process left
+    (tmp_path / LOCK_NAME).write_text(" ".join(stamp) + "\n")  # what the dead process left
     assert stamp[2] == ("order" if order else "request")
     found_lock = clock.now()
     with RateLimiter(tmp_path, clock).slot(order=order):
         assert clock.now() == found_lock + wait
-
-
-def test_a_full_disk_under_the_stamp_file_is_a_clear_error(tmp_path, monkeypatch):
-    import errno
-    import os as os_module
-
-    from clore_host.api import ratelimit
-
-    limiter = ratelimit.RateLimiter(tmp_path, FakeClock())
-
-    def full(fd: int, data: bytes) -> int:
-        raise OSError(errno.ENOSPC, os_module.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(os_module, "write", full)
-    with (
-        pytest.raises(CloreError, match=r"rate limiter file .*: No space left on device"),
-        limiter.slot(),
-    ):
-        pass
 
 
 @pytest.mark.parametrize("stamp", ["nan nan idle", "inf inf idle", "nan -inf in-flight"])
@@ -162,3 +150,134 @@ def test_a_stamp_that_is_no_time_counts_as_damaged_not_as_forever(tmp_path, stam
     with RateLimiter(tmp_path, clock).slot():
         pass
     assert clock.now() - began == pytest.approx(1.0)  # one interval, as for a damaged stamp
+
+
+# -- a full disk, a read-only remount, an I/O error -----------------------------------------------
+
+FAULTS = [errno.ENOSPC, errno.EROFS, errno.EIO]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _failing(code: int) -> Callable[..., Any]:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(code, os.strerror(code))
+
+    return fail
+
+
+@pytest.mark.parametrize("code", FAULTS)
+@pytest.mark.parametrize("seam", ["open", "pread", "pwrite", "flock"])
+def test_a_fault_before_the_request_is_a_clear_error_and_takes_nothing(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, code: int, seam: str
+) -> None:
+    limiter = RateLimiter(tmp_path, clock)
+    with limiter.slot():
+        first = clock.now()  # the file exists, with a stamp
+    sent = []
+    before = _open_fds()
+    with monkeypatch.context() as patch:
+        patch.setattr(fcntl if seam == "flock" else os, seam, _failing(code))
+        with pytest.raises(LocalStateError) as info, limiter.slot():
+            sent.append(clock.now())
+    assert sent == []  # no request without its slot
+    assert _open_fds() == before  # the file (and its flock) released
+    where = tmp_path / LOCK_NAME
+    assert describe(info.value) == (
+        EXIT_UNAVAILABLE,
+        f"state directory unavailable, nothing changed: rate limiter file {where}: "
+        f"{os.strerror(code)}",
+    )
+    # The fault gone, the same limiter works again, spaced from the last request sent.
+    with limiter.slot():
+        assert clock.now() == first + 1.0
+
+
+@pytest.mark.parametrize("code", FAULTS)
+def test_a_fault_stamping_the_answer_keeps_the_answer_and_the_spacing(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    # The request went out and was answered: losing its answer to a failed stamp would make a
+    # landed write look failed. The file still says "in flight": the next request waits.
+    limiter = RateLimiter(tmp_path, clock)
+    real = os.pwrite
+    with limiter.slot():
+        monkeypatch.setattr(os, "pwrite", _failing(code))
+        answer = "the API's answer"
+    assert answer == "the API's answer"
+    monkeypatch.setattr(os, "pwrite", real)
+    assert (tmp_path / LOCK_NAME).read_text().split()[2] == "request"
+    other = RateLimiter(tmp_path, clock)  # another process, on the same file
+    got_lock = clock.now()
+    with other.slot():
+        assert clock.now() == got_lock + 1.0
+
+
+def test_a_stamp_cut_short_reads_as_damaged_not_as_long_ago(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = RateLimiter(tmp_path, clock)
+    with limiter.slot(order=True):
+        pass
+    real = os.pwrite
+
+    def half(fd: int, data: bytes, offset: int) -> int:
+        return real(fd, data[: len(data) // 2], offset)
+
+    (tmp_path / LOCK_NAME).write_text("")  # as if the disk had freed it
+    monkeypatch.setattr(os, "pwrite", half)
+    with pytest.raises(LocalStateError, match="short write"), limiter.slot():
+        pass
+    monkeypatch.setattr(os, "pwrite", real)
+    assert "\n" not in (tmp_path / LOCK_NAME).read_text()
+    before = clock.now()
+    with RateLimiter(tmp_path, clock).slot(order=True):
+        assert clock.now() == before + 5.0  # full intervals, as for any damaged stamp
+
+
+def test_the_stamp_is_rewritten_in_place_at_one_size(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / LOCK_NAME
+    path.write_text(f"{clock.now() - 100!r} {clock.now() - 100!r} idle\n" + "x" * 300)
+    limiter = RateLimiter(tmp_path, clock)
+    with limiter.slot():
+        assert len(path.read_bytes()) == RECORD_SIZE
+        inode = path.stat().st_ino
+    assert len(path.read_bytes()) == RECORD_SIZE and path.stat().st_ino == inode
+    assert path.read_text().split()[2] == "idle"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_on_a_full_tmpfs_the_limiter_keeps_spacing_requests(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    # A stamp written in place needs no new block: a full disk does not stop the API client.
+    mount = tmp_path / "state"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        limiter = RateLimiter(mount, clock)
+        with limiter.slot():
+            pass
+        fill_up(mount / "filler")
+        times = []
+        for _ in range(3):
+            with limiter.slot():
+                times.append(clock.now())
+        assert _gaps(times) == [1.0, 1.0]
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_up(path: Path) -> None:
+    """Write `path` until its filesystem is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"x" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)

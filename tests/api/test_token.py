@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import pickle
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -93,3 +96,55 @@ def test_token_hides_secret() -> None:
     assert token.reveal() == "s3cr3t-value"
     with pytest.raises(TypeError):
         pickle.dumps(token)
+
+
+def _within(seconds: float, fifo: Path, call: Callable[[], object]) -> BaseException | None:
+    """Run `call` in a thread; the exception it raised, or a test failure when it has not
+    returned within `seconds` (a read blocked on the FIFO: released by opening its other end)."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked reader go
+        thread.join(seconds)
+        pytest.fail(f"reading {fifo} blocked instead of refusing it")
+    return outcome[0]
+
+
+def test_a_token_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo, 0o600)
+    exc = _within(10, fifo, lambda: load_token(fifo, {}))
+    assert isinstance(exc, TokenError)
+    assert str(exc) == f"token file {fifo} is a FIFO (named pipe), not a regular file"
+
+
+def test_a_credential_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "clore-api-token"
+    os.mkfifo(fifo, 0o600)
+    exc = _within(10, fifo, lambda: load_token(None, {"CREDENTIALS_DIRECTORY": str(tmp_path)}))
+    assert isinstance(exc, TokenError) and "is a FIFO" in str(exc)
+
+
+def test_a_token_file_that_is_a_device_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "token"
+    link.symlink_to("/dev/zero")  # the link is followed: the device is what would be read
+    with pytest.raises(TokenError, match="is a device, not a regular file"):
+        load_token(link, {})
+
+
+def test_a_huge_token_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    token_file = _file(tmp_path / "token", "x" * (1 << 20))
+    with pytest.raises(TokenError, match="too large") as info:
+        load_token(token_file, {})
+    assert "xxxx" not in str(info.value)

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from clore_host.config import DEFAULT_CONFIG_PATH, config_path, load_config
-from clore_host.config.paths import shipped_dir
-from clore_host.issues import InputFileError
+from clore_host.config import (
+    DEFAULT_CONFIG_PATH,
+    api_base_url,
+    config_path,
+    load_config,
+    load_policy,
+    load_toml,
+)
+from clore_host.config.paths import api_url_problem, is_loopback, shipped_dir
+from clore_host.issues import InputFileError, InvalidSetting
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -124,3 +134,180 @@ def test_rollups_must_outlive_raw_samples(tmp_path: Path) -> None:
 def test_an_endless_duration_is_refused_with_its_place(tmp_path: Path, value: str) -> None:
     with pytest.raises(InputFileError, match=r"api\.timeout: .*finite"):
         load_config(write(tmp_path, f'[server]\nname = "rig"\n[api]\ntimeout = {value}\n'))
+
+
+# -- strict reading (the CLI cases are in tests/cli/test_check.py) -------------------------
+
+
+def test_values_are_read_as_the_file_types_them(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[server]\nname = "rig"\nexpected_gpus = "3"\n'
+        '[api]\nretries = "3"\nallow_insecure = "yes"\n',
+    )
+    with pytest.raises(InputFileError) as info:
+        load_config(path)
+    assert {i.location: i.message for i in info.value.issues} == {
+        "server.expected_gpus": "Input should be a valid integer, not a string (in quotes)",
+        "api.retries": "Input should be a valid integer, not a string (in quotes)",
+        "api.allow_insecure": "Input should be a valid boolean, not a string (in quotes)",
+    }
+
+
+def test_well_typed_values_still_load(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            '[server]\nname = "rig"\nexpected_gpus = 3\n'
+            '[api]\nretries = 0\nallow_insecure = true\ntimeout = 2\ntoken_file = "t"\n'
+            "[agent]\njitter = 0\nsample_interval = 0.5\n",
+        )
+    )
+    assert (config.server.expected_gpus, config.api.retries, config.api.allow_insecure) == (
+        3,
+        0,
+        True,
+    )
+    assert (config.api.timeout, config.agent.jitter, config.agent.sample_interval) == (2, 0, 0.5)
+    assert config.api.token_file == (tmp_path / "t").resolve()
+
+
+def test_a_key_with_brackets_or_hyphens_is_located(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError) as info:
+        load_config(write(tmp_path, '[server]\nname = "rig"\n"my-key" = 1\n"a[1]" = 2\n'))
+    assert {i.location for i in info.value.issues} == {"server.my-key", "server.a[1]"}
+
+
+# -- the API's address ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.200.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("LOCALHOST.", True),
+        ("api.localhost", True),
+        ("10.0.0.1", False),
+        ("::", False),
+        ("0.0.0.0", False),
+        ("localhost.example.com", False),
+        ("api.clore.ai", False),
+    ],
+)
+def test_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_insecure", "problem"),
+    [
+        ("https://api.clore.ai/v1", False, None),
+        ("http://127.0.0.1:5000/v1", False, None),
+        ("http://api.clore.ai/v1", False, "clear text"),
+        ("http://api.clore.ai/v1", True, None),
+        ("ftp://api.clore.ai/v1", True, "not an http(s) URL"),
+        ("https://api.clore.ai:0x50/v1", False, "not an http(s) URL"),
+        ("https://api clore.ai/v1", False, "spaces or control characters"),
+        ("https://api.clore.ai/v1\n", False, "spaces or control characters"),
+        ("https://-bad-/v1", False, "names no valid host"),
+    ],
+)
+def test_api_url_problems(url: str, allow_insecure: bool, problem: str | None) -> None:
+    found = api_url_problem(url, allow_insecure=allow_insecure)
+    assert found == problem if problem is None else (found is not None and problem in found)
+
+
+def test_the_override_without_a_config_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLORE_API_URL", raising=False)
+    assert api_base_url() == "https://api.clore.ai/v1"
+    monkeypatch.setenv("CLORE_API_URL", "http://127.0.0.1:1/v1")
+    assert api_base_url() == "http://127.0.0.1:1/v1"
+    monkeypatch.setenv("CLORE_API_URL", "http://192.0.2.1/v1")
+    with pytest.raises(InvalidSetting, match=r"\$CLORE_API_URL: .*clear text") as info:
+        api_base_url()
+    assert info.value.exit_code == 2
+    assert api_base_url(allow_insecure=True) == "http://192.0.2.1/v1"
+
+
+def test_an_insecure_override_is_located_in_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLORE_API_URL", "http://192.0.2.1/v1")
+    with pytest.raises(InputFileError) as info:
+        load_config(write(tmp_path, '[server]\nname = "rig"\n'))
+    (issue,) = info.value.issues
+    assert issue.location == "api.base_url" and issue.message.startswith("$CLORE_API_URL")
+
+
+# -- files that are not regular files -------------------------------------------------------
+
+
+def _within(seconds: float, fifo: Path, call: Callable[[], object]) -> BaseException | None:
+    """Run `call` in a thread; the exception it raised, or a test failure when it has not
+    returned within `seconds` (a read blocked on the FIFO: released by opening its other end)."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked reader go
+        thread.join(seconds)
+        pytest.fail(f"reading {fifo} blocked instead of refusing it")
+    return outcome[0]
+
+
+@pytest.mark.parametrize("load", [load_config, load_policy])
+def test_a_fifo_is_refused_at_once(tmp_path: Path, load: Callable[[Path], object]) -> None:
+    fifo = tmp_path / "input.toml"
+    os.mkfifo(fifo)
+    exc = _within(10, fifo, lambda: load(fifo))
+    assert isinstance(exc, InputFileError), exc
+    assert exc.line().endswith(f"{fifo}: is a FIFO (named pipe), not a regular file")
+
+
+def test_a_config_naming_a_fifo_policy_is_refused_when_the_policy_is_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "policy.toml")
+    config = load_config(
+        write(tmp_path, '[server]\nname = "rig"\n[policy]\npath = "policy.toml"\n')
+    )
+    exc = _within(10, config.policy.path, lambda: load_policy(config.policy.path))
+    assert isinstance(exc, InputFileError) and "is a FIFO" in exc.line()
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
+def test_a_device_is_refused(device: str) -> None:
+    with pytest.raises(InputFileError, match="is a device, not a regular file"):
+        load_toml(device, "policy")
+
+
+def test_a_symlink_to_a_fifo_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "config.toml").symlink_to(fifo)
+    exc = _within(10, fifo, lambda: load_config(tmp_path / "config.toml"))
+    assert isinstance(exc, InputFileError) and "is a FIFO" in exc.line()
+
+
+def test_a_file_too_large_to_be_a_config_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    with path.open("wb") as f:
+        f.truncate(64 * 1024 * 1024)  # sparse: nothing is written
+    with pytest.raises(InputFileError, match="is too large"):
+        load_config(path)
+
+
+def test_a_nul_in_a_path_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="NUL"):
+        load_policy(str(tmp_path / "a\x00b"))

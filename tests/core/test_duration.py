@@ -55,3 +55,12 @@ def test_format_duration(seconds: float, text: str) -> None:
 def test_format_then_parse_never_exceeds_the_original(seconds: int) -> None:
     # The short form drops small units, never adds time.
     assert parse_duration(format_duration(seconds)) <= seconds
+
+
+def test_an_integer_too_large_for_a_float_is_a_clear_error() -> None:
+    import pytest
+
+    from clore_host.duration import parse_duration
+
+    with pytest.raises(ValueError, match="finite number of seconds"):
+        parse_duration(10**400)

@@ -19,6 +19,7 @@ from clore_host.errors import (
     Failure,
     describe,
     is_bug,
+    printable,
 )
 
 
@@ -42,6 +43,7 @@ def _all_failure_classes() -> set[type[Failure]]:
 def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
     """Class name -> (an instance, its exit code, its line)."""
     from clore_host.agent import UnrecordedChange
+    from clore_host.agent.cycle import WriteInDoubt
     from clore_host.agent.daemon import OutputsUnusable
     from clore_host.agent.lock import LockHeld
     from clore_host.api import errors as api
@@ -52,10 +54,11 @@ def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
         GpuBackendError,
         GpuBackendTimeout,
         GpuDriverNotLoaded,
+        NoGpusListed,
         NvmlLibraryNotFound,
     )
-    from clore_host.history import HistoryError
-    from clore_host.issues import InputFileError, Issue
+    from clore_host.history import HistoryDamaged, HistoryError
+    from clore_host.issues import InputFileError, InvalidSetting, Issue
     from clore_host.observe.server import ServerDataError
 
     api_down = "API unavailable, nothing changed: "
@@ -139,17 +142,33 @@ def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
             EXIT_UNAVAILABLE,
             api_down + "wallets: not JSON",
         ),
+        "ImplausibleResponse": (
+            lambda: api.ImplausibleResponse("server_config", "availability is a string"),
+            EXIT_UNAVAILABLE,
+            "inputs implausible, nothing changed: server_config: availability is a string",
+        ),
         "ServerDataError": (
             lambda: ServerDataError("server_config lacks mrl; refusing to guess"),
             EXIT_UNAVAILABLE,
-            api_down + "server_config lacks mrl; refusing to guess",
+            "inputs implausible, nothing changed: server_config lacks mrl; refusing to guess",
         ),
         "UnrecordedChange": (
             lambda: UnrecordedChange("settings written, but not yet recorded as applied"),
             EXIT_UNAVAILABLE,
             "settings written, but not yet recorded as applied",
         ),
+        "WriteInDoubt": (
+            lambda: WriteInDoubt("set_server_settings: no answer within 10s"),
+            EXIT_UNAVAILABLE,
+            "the write may have been applied; the next run checks: "
+            "set_server_settings: no answer within 10s",
+        ),
         "GpuBackendError": (lambda: GpuBackendError("x"), EXIT_UNAVAILABLE, gpus_down + "x"),
+        "NoGpusListed": (
+            lambda: NoGpusListed("the driver lists no GPU"),
+            EXIT_UNAVAILABLE,
+            gpus_down + "the driver lists no GPU",
+        ),
         "NvmlLibraryNotFound": (
             lambda: NvmlLibraryNotFound("NVML library not found"),
             EXIT_UNAVAILABLE,
@@ -170,6 +189,12 @@ def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
             EXIT_UNAVAILABLE,
             "history unavailable, nothing changed: database is locked",
         ),
+        "HistoryDamaged": (
+            lambda: HistoryDamaged("/var/lib/clore-host/history.db", "table samples is missing"),
+            EXIT_UNAVAILABLE,
+            "history damaged: move it aside: /var/lib/clore-host/history.db: "
+            "table samples is missing; nothing changed",
+        ),
         "LockHeld": (
             lambda: LockHeld("another clore-host process is changing this server's settings"),
             EXIT_LOCKED,
@@ -179,6 +204,11 @@ def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
             lambda: InputFileError("policy", "p.toml", [Issue("rails", "required key is missing")]),
             EXIT_INVALID,
             "invalid policy: p.toml: rails: required key is missing",
+        ),
+        "InvalidSetting": (
+            lambda: InvalidSetting("$CLORE_API_URL: 'ftp://x' is not an http(s) URL"),
+            EXIT_INVALID,
+            "invalid setting: $CLORE_API_URL: 'ftp://x' is not an http(s) URL",
         ),
         "UsageError": (
             lambda: UsageError("--since 'x': use a duration such as 24h or an ISO date"),
@@ -250,4 +280,41 @@ def test_an_error_without_a_message_says_what_it_is() -> None:
 
     assert LockHeld().line() == "Another process holds the writer lock for this server."
     assert HistoryError().line() == "history unavailable, nothing changed"
-    assert describe(LockHeld("a\nb")) == (EXIT_LOCKED, "a b")
+    assert describe(LockHeld("a\nb")) == (EXIT_LOCKED, "a\\nb")
+
+
+# -- one line means one line ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain text", "plain text"),
+        ("two\nlines", "two\\nlines"),
+        ("cr\r\ttab", "cr\\r\\ttab"),
+        ("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"),
+        ("csi\x9b31m", "csi\\x9b31m"),  # the one-byte C1 form of ESC [
+        ("nul\x00del\x7f", "nul\\x00del\\x7f"),
+        ("line\u2028sep\u2029par\x85nel", "line\\u2028sep\\u2029par\\x85nel"),
+        ("\u202eevil", "\\u202eevil"),  # a bidirectional override reorders what is read
+        ("café 価格 ✓ 🧑\u200d💻 nbsp\u00a0", "café 価格 ✓ 🧑\u200d💻 nbsp\u00a0"),
+        ("back\\slash", "back\\slash"),
+    ],
+)
+def test_printable_escapes_controls_and_keeps_printable_unicode(text: str, shown: str) -> None:
+    assert printable(text) == shown
+    assert printable(shown) == shown  # applied twice, nothing more
+
+
+def test_every_branch_of_describe_is_one_line() -> None:
+    from clore_host.api.errors import NamedApiError
+
+    api = NamedApiError("set_server_settings", 6, "bad\nthing \x1b[31mred")
+    os_error = OSError(errno.EACCES, "Permission\ndenied", "/var/lib/a\nb")
+    bug = ValueError("multi\nline \x1b]0;title\x07")
+    for exc in (api, os_error, bug):
+        line = describe(exc)[1]
+        assert line.isprintable(), line
+    assert describe(api)[1].endswith("API code 6 (bad\\nthing \\x1b[31mred)")
+    assert "(/var/lib/a\\nb)" in describe(os_error)[1]
+    assert describe(bug)[1].endswith("multi\\nline \\x1b]0;title\\x07")

@@ -69,6 +69,17 @@ API_FAULTS = [
 ]
 
 
+# Failed writes whose outcome is unknown: no answer, a 5xx, an answer not from the API, or the
+# service's own database failing mid-request.
+WRITE_IN_DOUBT = {
+    ("http_status", None),
+    ("malformed", None),
+    ("drop", None),
+    ("slow", None),
+    ("api_code", 1),
+}
+
+
 @pytest.mark.parametrize(
     ("fault", "kwargs", "code", "words"), API_FAULTS, ids=[f"{f}-{k}" for f, k, _, _ in API_FAULTS]
 )
@@ -82,7 +93,12 @@ def test_each_api_failure_changes_nothing_with_the_documented_code(
     assert result.returncode == code, result.stderr
     line = one_line(result.stderr)
     assert words.lower() in line.lower()
-    assert "nothing changed" in line or code == 3
+    if endpoint == "set_server_settings" and (fault, kwargs.get("code")) in WRITE_IN_DOUBT:
+        # Sent, and no answer that refuses it: it may have landed, and the line says so.
+        assert line.startswith("clore-host: the write may have been applied; the next run checks")
+        assert "nothing changed" not in line
+    else:
+        assert "nothing changed" in line or code == 3
     assert TOKEN not in result.stderr + result.stdout
     if not (fault == "slow" and endpoint == "set_server_settings"):
         assert rig.settings() == before  # a slow write may still land: settled next run

@@ -4,6 +4,7 @@ and every problem it reports has a message and names the file."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,10 @@ def check_error(exc: InputFileError, file: str, *, located: bool) -> None:
         assert issue.message.strip(), f"empty message at {issue.location!r}"
         assert issue.location or not located, f"no location for {issue.message!r}"
     assert file in exc.render()
+    # One line each, whatever the file held: no control character reaches the terminal.
+    assert exc.line().isprintable(), exc.line()
+    for line in exc.render().splitlines():
+        assert line.isprintable(), line
 
 
 # -- config -------------------------------------------------------------------------------
@@ -52,8 +57,8 @@ CONFIG = st.fixed_dictionaries(
     optional={
         "timezone": st.one_of(st.sampled_from(["UTC", "Europe/Prague", "Mars/Olympus"]), WORDS),
         "server": table(["name", "currency", "expected_gpus"]),
-        "api": table(["base_url", "token_file", "timeout", "retries"]),
-        "gpu": table(["backend", "scenario", "call_timeout"]),
+        "api": table(["base_url", "token_file", "timeout", "retries", "allow_insecure"]),
+        "gpu": table(["backend", "scenario", "call_timeout", "zero_gpus_grace"]),
         "policy": table(["path"]),
         "state": table(["dir"]),
         "history": table(["raw_retention", "rollup_retention"], DURATIONS),
@@ -77,6 +82,59 @@ def test_config_documents(workdir: Path, doc: dict[str, Any]) -> None:
 @given(text=st.one_of(TEXT.map(str.encode), RAW))
 def test_config_text(workdir: Path, text: bytes) -> None:
     check_load(load_config, workdir / "config.toml", text)
+
+
+# Values a careless or hostile file holds: integers of hundreds or thousands of digits (past
+# Python's 4300-digit limit the TOML reader itself fails), strings with control characters,
+# URLs and addresses almost right.
+CONFIG_KEYS = {
+    "server": ["name", "expected_gpus"],
+    "api": ["base_url", "token_file", "timeout", "retries", "allow_insecure"],
+    "gpu": ["scenario", "call_timeout", "zero_gpus_grace"],
+    "policy": ["path"],
+    "state": ["dir"],
+    "history": ["raw_retention", "rollup_retention"],
+    "agent": ["sample_interval", "reconcile_interval", "jitter", "backoff"],
+    "metrics": ["listen"],
+    "webhook": ["url", "timeout"],
+}
+HOSTILE = st.one_of(
+    st.integers(1, 6000).map(lambda n: "9" * n),
+    st.integers(1, 400).map(lambda n: "-" + "9" * n),
+    st.sampled_from(["1e400", "-0.0", "0", "0.0", "true", "[]", "{}", "1979-05-27", '""']),
+    st.text(st.characters(max_codepoint=0x10FF), max_size=12).map(
+        lambda t: json.dumps(t, ensure_ascii=True)  # escapes that TOML reads back as controls
+    ),
+    st.sampled_from(
+        [
+            '"http://api.clore.ai/v1"',
+            '"http://127.0.0.1/v1"',
+            '"https://[::1"',
+            '"ftp://x"',
+            '"127.0.0.1:99999"',
+            '"[::1]:1"',
+            '"\\u0000"',
+        ]
+    ),
+)
+
+
+@settings(FUZZ, max_examples=300)
+@given(
+    values=st.lists(
+        st.tuples(st.sampled_from(sorted(CONFIG_KEYS)), st.integers(0, 4), HOSTILE), max_size=4
+    )
+)
+def test_config_hostile_values(workdir: Path, values: list[tuple[str, int, str]]) -> None:
+    sections: dict[str, dict[str, str]] = {"server": {"name": '"rig"'}}
+    for section, index, text in values:
+        names = CONFIG_KEYS[section]
+        sections.setdefault(section, {})[names[index % len(names)]] = text
+    lines = []
+    for section, table_ in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {text}" for key, text in table_.items()]
+    check_load(load_config, workdir / "config.toml", ("\n".join(lines) + "\n").encode())
 
 
 # -- policy -------------------------------------------------------------------------------

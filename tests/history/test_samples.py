@@ -71,6 +71,25 @@ def test_retention_prunes_raw_then_rollups(tmp_path):
         assert history.window(WindowKey("utilization", "avg", 60), T0 + 600) == {}
 
 
+def test_pruning_goes_on_once_the_future_is_forgotten_by_another_process(tmp_path):
+    # The daemon pruned while its clock ran ahead; a person forgets the future from the CLI;
+    # the daemon's own note of when it last pruned must not hold pruning off until then.
+    path = tmp_path / "history.db"
+    with (
+        History.open(path, raw_retention=600, rollup_retention=3600) as daemon,
+        History.open(path, raw_retention=600, rollup_retention=3600) as person,
+    ):
+        for i in range(60):
+            daemon.record_sample(*util(T0 + i * 10, 1.0))
+        daemon.record_sample(*util(T0 + 20_000, 1.0))  # the clock ahead a while
+        assert person.forget_future(T0 + 600) > 0
+        for i in range(60, 240):  # back, for half an hour more
+            daemon.record_sample(*util(T0 + i * 10, 1.0))
+        with sqlite3.connect(path) as db:
+            raw_floor = db.execute("SELECT MIN(ts) FROM raw").fetchone()[0]
+        assert raw_floor >= T0 + 2390 - 600 - 120
+
+
 def test_a_second_process_sees_the_writers_rollups_and_pruning(tmp_path):
     path = tmp_path / "history.db"
     key = WindowKey("utilization", "avg", 3000)

@@ -6,13 +6,15 @@ import errno
 import json
 import os
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from clore_host.errors import EXIT_UNAVAILABLE, describe
 from clore_host.facts import GpuNow, PriorState, WindowKey
-from clore_host.history import Connect, History, HistoryError
+from clore_host.history import Connect, History, HistoryDamaged, HistoryError
 
 from .factories import T0, A, fill
 
@@ -99,6 +101,82 @@ def test_a_full_disk_is_reported_and_earlier_history_stays_readable(tmp_path):
         assert history.window(WindowKey("temperature", "avg", 95), T0 + 90) == {0: 60, 1: 60}
 
 
+def test_once_space_returns_the_same_history_writes_again(tmp_path):
+    # The daemon keeps its history open across a full-disk episode: no reopening needed.
+    kept: list[sqlite3.Connection] = []
+    with History.open(tmp_path / "history.db", connect=keeping(kept)) as history:
+        fill(history, T0, 10)
+        [conn] = kept
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        for attempt in range(3):  # every try fails alike, and leaves no transaction open
+            with pytest.raises(HistoryError, match="disk is full"):
+                history.record_decision(T0 + attempt, {"plan": "x" * 20_000})
+            assert not conn.in_transaction
+        conn.execute("PRAGMA max_page_count = 1073741823")  # space again
+        history.record_decision(T0 + 5, {"plan": "x" * 20_000})
+        fill(history, T0 + 100, 10)
+        assert history.last_decision() == (T0 + 5, {"plan": "x" * 20_000})
+        assert history.coverage(T0 + 190) == 190
+
+
+class FailingRollback(sqlite3.Connection):
+    """COMMIT and ROLLBACK fail (an I/O error): the transaction is left open."""
+
+    broken = False
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if self.broken and sql in ("COMMIT", "ROLLBACK"):
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().execute(sql, parameters)
+
+
+def test_a_transaction_a_failed_rollback_left_open_does_not_wedge_the_store(tmp_path):
+    kept: list[FailingRollback] = []
+
+    def connect(name: str) -> sqlite3.Connection:
+        kept.append(sqlite3.connect(name, factory=FailingRollback))
+        return kept[-1]
+
+    with History.open(tmp_path / "history.db", connect=connect) as history:
+        kept[0].broken = True
+        with pytest.raises(HistoryError, match="disk I/O error"):
+            history.set_state("k", 1)
+        assert kept[0].in_transaction
+        kept[0].broken = False
+        history.set_state("k", 2)  # not "cannot start a transaction within a transaction"
+        assert history.get_state("k") == 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_opening_on_a_full_tmpfs_says_the_disk_is_full(tmp_path):
+    # SQLite says "disk I/O error" when it cannot make its shared-memory file on a full disk.
+    mount = tmp_path / "state"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with History.open(mount / "history.db") as history:
+            fill(history, T0, 10)
+        filler = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(filler, b"x" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(filler)
+        with pytest.raises(HistoryError, match="the disk is full") as info:
+            History.open(mount / "history.db")
+        assert f"free space in {mount}" in str(info.value)
+        (mount / "filler").unlink()
+        with History.open(mount / "history.db") as history:
+            fill(history, T0 + 100, 10)
+            assert history.coverage(T0 + 190) == 190
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
 class NoSpaceConnection(sqlite3.Connection):
     """A connection whose statements fail as on a full disk once `full` is set."""
 
@@ -130,10 +208,13 @@ def test_a_full_disk_from_the_os_is_reported(tmp_path):
 def test_a_corrupt_file_is_reported_not_replaced(tmp_path):
     path = tmp_path / "history.db"
     path.write_bytes(b"this is not a database, it is a shopping list\n" * 100)
-    with pytest.raises(HistoryError) as info:
+    with pytest.raises(HistoryDamaged) as info:
         History.open(path)
-    message = str(info.value)
-    assert f"history database {path} is corrupt" in message and "move it aside" in message
+    assert describe(info.value) == (
+        EXIT_UNAVAILABLE,
+        f"history damaged: move it aside: {path}: corrupt (file is not a database); "
+        "nothing changed",
+    )
     assert path.read_bytes().startswith(b"this is not a database")
 
 
@@ -148,7 +229,7 @@ def test_corruption_found_later_is_reported(tmp_path):
     for offset in range(2 * page, len(data), page):  # trash every page past the schema
         data[offset : offset + 64] = b"\xff" * 64
     path.write_bytes(bytes(data))
-    with pytest.raises(HistoryError, match="is corrupt"):
+    with pytest.raises(HistoryDamaged, match=r"history.db: corrupt \(database disk image"):
         history = History.open(path)
         try:
             history.window(WindowKey("utilization", "avg", 6000), T0 + 6000)
@@ -301,3 +382,21 @@ def test_a_new_file_has_no_host_table(tmp_path):
     with sqlite3.connect(tmp_path / "history.db") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert "host" not in tables and {"raw", "change", "decision", "state"} <= tables
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_read_only_remount_is_named(tmp_path):
+    mount = tmp_path / "state"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        History.open(mount / "history.db").close()
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        with pytest.raises(HistoryError, match="is mounted read-only"):
+            History.open(mount / "history.db")
+        subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
+        with History.open(mount / "history.db") as history:
+            fill(history, T0, 3)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

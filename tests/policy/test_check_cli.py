@@ -57,6 +57,27 @@ def test_three_mistakes_all_reported(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "an hour, 0 to 23" in err
 
 
+ABSURD_RAILS = """\
+version = 1
+
+[rails]
+on_demand = { floor = 1e308, ceiling = 1e308 }
+spot = { floor = 0.000000001, ceiling = inf }
+"""
+
+
+def test_absurd_rails_are_refused_with_their_places(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _write(tmp_path, "absurd.toml", ABSURD_RAILS)
+    assert main(["check", "--policy", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: rails.on_demand.floor: floor 1e+308 is absurd" in err
+    assert f"{bad}: rails.on_demand.ceiling: ceiling 1e+308 is absurd" in err
+    assert f"{bad}: rails.spot.floor: floor 1e-09 is below one unit of the currency" in err
+    assert f"{bad}: rails.spot.ceiling: expected a finite number" in err
+
+
 def test_three_mistakes_as_a_subprocess(tmp_path: Path) -> None:
     bad = _write(tmp_path, "bad.toml", THREE_MISTAKES)
     env = {**os.environ, "CLORE_HOST_CONFIG": str(tmp_path / "absent.toml")}

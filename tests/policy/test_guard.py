@@ -234,10 +234,126 @@ def test_implausible_facts_block_the_plan(facts_kwargs: dict[str, object], words
     assert json.loads(json.dumps(data, allow_nan=False)) == data
 
 
-def test_prior_change_in_the_future_blocks() -> None:
+FAULT_OFF = {
+    "name": "GPU fault",
+    "when": {"fact": "gpu_lost"},
+    "then": {"availability": False},
+    "even_if_rented": True,
+}
+
+
+@pytest.mark.parametrize("field", ["last_price_change", "availability_since"])
+def test_a_record_in_the_future_blocks_and_gives_the_way_out(field: str) -> None:
+    policy = make_policy([_scale("on_demand", 0.9), OFF])
+    prior = PriorState(**{field: T0 + 3600})
+    plan = make_plan(policy, make_facts(), prior)
+    assert plan.blocked == (
+        "history records a change at 2026-01-01 01:00:00 UTC, in the future (did the clock "
+        "go back?): writes wait until then, or run `clore-host history --forget-future` if "
+        "the clock was wrong"
+    )
+    assert plan.target == plan.current and not plan.changed
+    # Once that time has passed, the rails judge as usual.
+    later = make_plan(policy, make_facts(now=T0 + 3600), prior)
+    assert later.blocked is None
+
+
+def test_the_latest_record_in_the_future_says_until_when() -> None:
     policy = make_policy([_scale("on_demand", 0.9)])
-    plan = make_plan(policy, make_facts(), PriorState(last_price_change=T0 + 3600))
-    assert plan.blocked == "last price change is in the future (did the clock go back?)"
+    prior = PriorState(last_price_change=T0 + 60, availability_since=T0 + 7200)
+    plan = make_plan(policy, make_facts(), prior)
+    assert plan.blocked is not None and "2026-01-01 02:00:00 UTC" in plan.blocked
+
+
+@pytest.mark.parametrize("status", ["not_rented", "on_demand"])
+def test_a_fault_takes_the_server_off_even_while_records_lie_in_the_future(status: str) -> None:
+    # A clock that came back must not keep a broken rig listed: only availability = false
+    # from an even_if_rented rule goes through; the price rules are held.
+    policy = make_policy([_scale("on_demand", 0.9), _scale("spot", 1.1, "s"), FAULT_OFF])
+    facts = make_facts(status=status, gpus=[GpuNow(0, lost=True)])  # type: ignore[arg-type]
+    plan = make_plan(policy, facts, PriorState(last_price_change=T0 + 3600))
+    assert plan.blocked is None
+    assert plan.target == BASE._replace(availability=False)
+    assert plan.changed_fields() == ("availability",)
+    assert plan.fields["on_demand"].clamps == (
+        "held: history records a change at 2026-01-01 01:00:00 UTC, in the future "
+        "(did the clock go back?)",
+    )
+    assert plan.fields["availability"].rules == ('rule "GPU fault" (a GPU lost: GPU 0)',)
+
+
+def test_while_records_lie_in_the_future_a_plain_off_rule_is_blocked() -> None:
+    policy = make_policy([OFF])  # not even_if_rented
+    plan = make_plan(policy, make_facts(), PriorState(availability_since=T0 + 60))
+    assert plan.blocked is not None and not plan.changed
+
+
+def test_a_fault_off_in_the_future_carries_prices_within_the_rails_and_in_whole_units() -> None:
+    policy = make_policy([FAULT_OFF])
+    current = Settings(0.000123456789, 0.5, True, 72)  # 9 decimals; spot above its ceiling
+    facts = make_facts(current=current, gpus=[GpuNow(0, lost=True)])
+    plan = make_plan(policy, facts, PriorState(last_price_change=T0 + 3600))
+    assert plan.target == Settings(0.00012346, 0.0002, False, 72)
+
+
+def test_a_non_finite_record_is_blocked_without_a_way_out() -> None:
+    policy = make_policy([_scale("on_demand", 0.9)])
+    plan = make_plan(policy, make_facts(), PriorState(last_price_change=math.nan))
+    assert plan.blocked == "last price change is not a finite time"
+
+
+# -- whole units of the currency ----------------------------------------------------------
+
+
+def _units(price: float) -> bool:
+    return float(f"{price:.8f}") == price
+
+
+def test_a_rule_target_is_rounded_to_a_whole_unit_in_the_plan() -> None:
+    policy = make_policy([_scale("on_demand", 0.9 * 1.0000001)])  # 0.0000900000009
+    plan = make_plan(policy, make_facts(), NO_PRIOR)
+    assert plan.target.on_demand == 0.00009
+    assert plan.fields["on_demand"].explain().startswith("on_demand 0.00010000 -> 0.00009000")
+
+
+def test_a_step_clamped_by_the_max_step_rounds_toward_the_current_price() -> None:
+    # 0.00007217 x 1.1 = 0.000079387: the nearest unit, 0.00007939, would step 10.0014%.
+    policy = make_policy([_scale("on_demand", 2.0)])
+    current = BASE._replace(on_demand=0.00007217)
+    plan = make_plan(policy, make_facts(current=current), NO_PRIOR)
+    assert plan.target.on_demand == 0.00007938
+    current = BASE._replace(on_demand=0.00008123)  # x 0.9 = 0.000073107: up to 0.00007311
+    plan = make_plan(make_policy([_scale("on_demand", 0.5)]), make_facts(current=current), NO_PRIOR)
+    assert plan.target.on_demand == 0.00007311
+
+
+def test_the_deadband_judges_the_rounded_price() -> None:
+    # A rule asking for a change below half a unit leaves the price where it is.
+    policy = make_policy([_scale("on_demand", 1.00000004)], deadband=0)
+    plan = make_plan(policy, make_facts(), NO_PRIOR)
+    assert not plan.changed
+
+
+def test_a_price_with_more_decimals_is_rounded_when_a_write_carries_it() -> None:
+    current = Settings(0.000123456789, 0.000055555555, True, 72)
+    plan = make_plan(make_policy([OFF]), make_facts(current=current), NO_PRIOR)
+    assert plan.target == Settings(0.00012346, 0.00005556, False, 72)
+    assert plan.fields["on_demand"].clamps == (
+        "rounded to 0.00012346, a whole unit of the currency (0.00000001): this write carries it",
+    )
+    # Nothing to write: the price is left exactly as the service reports it.
+    plan = make_plan(make_policy([]), make_facts(current=current), NO_PRIOR)
+    assert plan.target is plan.current or plan.target == current
+    assert not plan.changed
+
+
+def test_every_price_a_write_carries_is_a_whole_unit() -> None:
+    policy = make_policy(
+        [_scale("on_demand", 0.93), {"name": "s", "then": {"spot": {"scale": 1.07}}}]
+    )
+    plan = make_plan(policy, make_facts(current=Settings(0.000123, 0.0000777, True, 72)), NO_PRIOR)
+    assert plan.changed
+    assert _units(plan.target.on_demand) and _units(plan.target.spot)
 
 
 def test_to_dict_is_json_ready() -> None:

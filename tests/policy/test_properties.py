@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from clore_host.facts import SETTING_FIELDS, Facts, GpuNow, PriorState, Settings, WindowKey
 from clore_host.policy import Plan, Policy, decide, make_plan, parse_policy
+from clore_host.policy._units import unit_price
 
 from .factories import T0, make_facts
 
@@ -60,8 +61,10 @@ def _parse(key: str, data: dict[str, Any]) -> Policy:
 
 @st.composite
 def price_bounds(draw: st.DrawFn) -> dict[str, float]:
-    floor = draw(st.integers(1_000, 100_000)) * 1e-8  # 1,000 to 100,000 sat per day
-    return {"floor": floor, "ceiling": floor * draw(st.sampled_from([1.0, 1.5, 3.0, 20.0]))}
+    # Rails are whole units of the currency (the policy rounds a floor up, a ceiling down).
+    floor = draw(st.integers(1_000, 100_000))  # 1,000 to 100,000 sat per day
+    factor = draw(st.sampled_from([1.0, 1.5, 3.0, 20.0]))
+    return {"floor": unit_price(floor), "ceiling": unit_price(int(floor * factor))}
 
 
 def price_action(field: str, bounds: dict[str, float], kind: str, u: float) -> dict[str, Any]:
@@ -146,7 +149,9 @@ def _price(draw: st.DrawFn, bounds: dict[str, float]) -> float:
     u = draw(st.integers(-200, 1200)) / 1000  # outside [0, 1]: a price set by hand
     if u < -0.1:  # rarely, an implausible reading
         return [0.0, -1e-4, math.nan, math.inf][draw(st.integers(0, 3))]
-    return max(1e-8, bounds["floor"] + u * (bounds["ceiling"] - bounds["floor"]))
+    # As the service reports a price: in whole units of the currency.
+    price = bounds["floor"] + u * (bounds["ceiling"] - bounds["floor"])
+    return unit_price(max(1, round(price * 1e8)))
 
 
 # (lost/throttle selector, utilization or -1 for none, temperature or 0 for none)
@@ -189,7 +194,8 @@ def facts_at(draw: st.DrawFn, now: float, rails: dict[str, Any]) -> Facts:
 
 @st.composite
 def priors(draw: st.DrawFn, now: float) -> PriorState:
-    ago = st.none() | st.integers(0, 10_000).map(lambda s: now - s)
+    # Now and then a record in the future (the clock went back): blocked, but for a fault.
+    ago = st.none() | st.integers(-600, 10_000).map(lambda s: now - s)
     return PriorState(last_price_change=draw(ago), availability_since=draw(ago))
 
 
@@ -216,6 +222,14 @@ def check_within_floor_and_ceiling(case: Case, plan: Plan) -> None:
     mrl = case.policy.rails.mrl
     if plan.fields["mrl"].rules or plan.changed:
         assert mrl.min <= plan.target.mrl <= mrl.max
+
+
+def check_whole_units(case: Case, plan: Plan) -> None:
+    """Every price a write carries, and every price a rule moved, is a whole unit."""
+    for field in PRICES:
+        target = getattr(plan.target, field)
+        if plan.changed or plan.fields[field].changed:
+            assert unit_price(round(target * 1e8)) == target, (field, target)
 
 
 def check_no_step_beyond_the_maximum(case: Case, plan: Plan) -> None:
@@ -252,6 +266,7 @@ def check_no_change_inside_min_interval_or_deadband(case: Case, plan: Plan) -> N
 def test_price_rails_hold(case: Case) -> None:
     plan = _plan(case)
     check_within_floor_and_ceiling(case, plan)
+    check_whole_units(case, plan)
     check_no_step_beyond_the_maximum(case, plan)
     check_no_change_inside_min_interval_or_deadband(case, plan)
 

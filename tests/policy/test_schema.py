@@ -81,6 +81,50 @@ def test_good_policy_parses_with_defaults() -> None:
             "below the floor",
         ),
         ("rails.on_demand", {"floor": 0, "ceiling": 1}, "rails.on_demand.floor", "greater than 0"),
+        # Absurd bounds: a floor of 1e308, below one unit of the currency; a ceiling not finite.
+        (
+            "rails.on_demand",
+            {"floor": 1e308, "ceiling": 1e308},
+            "rails.on_demand.floor",
+            "floor 1e+308 is absurd: no price per day is plausible above 1000",
+        ),
+        (
+            "rails.on_demand",
+            {"floor": 0.00005, "ceiling": 1e308},
+            "rails.on_demand.ceiling",
+            "ceiling 1e+308 is absurd",
+        ),
+        (
+            "rails.spot",
+            {"floor": 1e-9, "ceiling": 0.0002},
+            "rails.spot.floor",
+            "floor 1e-09 is below one unit of the currency (0.00000001)",
+        ),
+        (
+            "rails.spot",
+            {"floor": 1e-300, "ceiling": 0.0002},
+            "rails.spot.floor",
+            "below one unit of the currency",
+        ),
+        (
+            "rails.spot",
+            {"floor": 0.00002, "ceiling": float("inf")},
+            "rails.spot.ceiling",
+            "expected a finite number",
+        ),
+        (
+            "rails.spot",
+            {"floor": float("nan"), "ceiling": 0.0002},
+            "rails.spot.floor",
+            "expected a finite number",
+        ),
+        # No whole unit between them: the floor rounds up, the ceiling down.
+        (
+            "rails.spot",
+            {"floor": 0.000020001, "ceiling": 0.000020009},
+            "rails.spot.ceiling",
+            "ceiling 0.00002000 is below the floor 0.00002001 (in whole units",
+        ),
         ("rails.max_step", "ten", "rails.max_step", "not a percentage"),
         ("rails.max_step", "0%", "rails.max_step", "greater than 0"),
         ("rails.min_interval", "soon", "rails.min_interval", "duration"),
@@ -197,6 +241,25 @@ def test_each_mistake_is_located(path: str, value: Any, location: str, fragment:
     errors = _errors(_with(path, value))
     assert location in errors, errors
     assert fragment in errors[location]
+
+
+def test_rails_are_whole_units_of_the_currency() -> None:
+    data = _with("rails.spot", {"floor": 0.000020001, "ceiling": 0.000199999})
+    bounds = parse_policy(data).rails.spot
+    assert (bounds.floor, bounds.ceiling) == (0.00002001, 0.00019999)
+    # Float noise is not a decimal: 3 x 0.00000001 is 3.0000000000000004e-08.
+    data = _with("rails.spot", {"floor": 3 * 1e-8, "ceiling": 0.0002 * 1.1})
+    bounds = parse_policy(data).rails.spot
+    assert (bounds.floor, bounds.ceiling) == (0.00000003, 0.00022)
+
+
+def test_a_set_price_is_checked_against_the_rails_at_whole_units() -> None:
+    # 5.6130000000000006e-05 is the ceiling 0.00005613 as it goes out; one unit more is not.
+    data = _with("rails.spot", {"floor": 0.00002, "ceiling": 0.00005613})
+    data["rule"][0]["then"] = {"spot": {"set": 5.6130000000000006e-05}}
+    parse_policy(data)
+    data["rule"][0]["then"] = {"spot": {"set": 0.00005614}}
+    assert "outside rails.spot" in _errors(data)["rule[0].then.spot.set"]
 
 
 def test_every_mistake_is_reported_at_once() -> None:

@@ -1,10 +1,16 @@
 """Each shipped policy over a timeline of facts: the sequence of settings it produces.
 
 The expected prices are worked out by hand from the policy text and the rails (10% max step,
-floors, relative spot prices), not taken from the code's output.
+floors, relative spot prices), not taken from the code's output. Every price a plan sets is a
+whole unit of the currency (one satoshi, 0.00000001): each is checked to be one, and to lie
+within one unit of the hand-worked value (rounding each step to the unit drifts by less than
+that over these short chains, but for a step the max step clamps: that one is rounded toward
+the current price, never past the step, as the `up`/`down` helpers below work it out).
 """
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
@@ -14,6 +20,27 @@ from clore_host.facts import Settings
 from clore_host.policy import Plan, Policy
 
 from .timeline import Moment, run
+
+SAT = 1e-8
+
+
+def up(sat: int, steps: int, step: float = 0.1) -> list[int]:
+    """Prices in satoshi after `steps` increases clamped by the max step: each rounded down."""
+    out = []
+    for _ in range(steps):
+        sat = math.floor(sat * (1 + step))
+        out.append(sat)
+    return out
+
+
+def down(sat: int, steps: int, step: float = 0.1) -> list[int]:
+    """Prices in satoshi after `steps` decreases clamped by the max step: each rounded up."""
+    out = []
+    for _ in range(steps):
+        sat = math.ceil(sat * (1 - step))
+        out.append(sat)
+    return out
+
 
 T0 = 1_767_225_600.0  # Thursday 2026-01-01 00:00 UTC
 
@@ -26,8 +53,9 @@ def assert_settings(plans: list[Plan], expected: list[tuple[float, float, bool, 
     assert len(plans) == len(expected)
     for i, (plan, (od, spot, avail, mrl)) in enumerate(zip(plans, expected, strict=True)):
         got = plan.target
-        assert got.on_demand == pytest.approx(od, rel=1e-9), f"step {i}: {plan.explain()}"
-        assert got.spot == pytest.approx(spot, rel=1e-9), f"step {i}: {plan.explain()}"
+        for price, want in ((got.on_demand, od), (got.spot, spot)):
+            assert float(f"{price:.8f}") == price, f"step {i}: {price!r} is not a whole unit"
+            assert price == pytest.approx(want, abs=SAT * 1.000001), f"step {i}: {plan.explain()}"
         assert (got.availability, got.mrl) == (avail, mrl), f"step {i}: {plan.explain()}"
 
 
@@ -51,8 +79,9 @@ def test_default_policy_over_a_day() -> None:
     ]
     plans = run(_policy("default"), T0, Settings(0.0001, 0.00005, True, 72), moments)
     od = [0.0001] * 6 + [0.0001 * 0.9**k for k in range(1, 5)]  # 0h-9h: -10%/h from 6h
-    up = [od[-1] * 1.1**k for k in range(1, 5)]  # 10h-13h: +10%/h back to the list price
-    od += up + [0.0001] * 4 + [0.0001] * 2  # 14h-19h at the list price
+    # 10h-13h: +10%/h back to the list price (6561 sat: 7217, 7938, 8731, 9604)
+    od += [sat * SAT for sat in up(6561, 4)]
+    od += [0.0001] * 4 + [0.0001] * 2  # 14h-19h at the list price
     od += [0.0001] * 5  # 20h-23h: no price rule moves it (not idle 6h; rented: list price)
     spot = [p / 2 for p in od]
     avail = [True] * 18 + [True, True]  # overheating while rented: held on
@@ -79,29 +108,26 @@ def test_idle_discount_tiers() -> None:
     moments = [Moment(h, idle_for_h=float(h)) for h in hours[:6]]
     moments += [Moment(h, status="on_demand") for h in hours[6:]]
     plans = run(_policy("idle-discount"), T0, Settings(0.0001, 0.00006, True, 72), moments)
-    od1 = 0.0001 * 0.95  # idle 2h: -5%
-    od2 = od1 * 0.95
-    od3 = od2 * 0.9  # idle 12h: 0.95 x 0.9 = -14.5%, clamped by the 10% max step
-    od4 = od3 * 0.9
-    od5 = od4 * 0.9  # idle a day: mrl 720 as well
-    od6 = od5 * 1.1  # rented: back to the list price, +10% per change
-    od7 = od6 * 1.1
-    # spot follows 60% of the on-demand price the rules asked for, within 10% per change
-    spot3, spot4 = od2 * 0.6 * 0.9, od2 * 0.6 * 0.9 * 0.9
-    spot5, spot6 = spot4 * 0.9, spot4 * 0.9 * 1.1
-    assert_settings(
-        plans,
-        [
-            (0.0001, 0.00006, True, 72),
-            (od1, od1 * 0.6, True, 72),
-            (od2, od2 * 0.6, True, 72),
-            (od3, spot3, True, 72),
-            (od4, spot4, True, 72),
-            (od5, spot5, True, 720),
-            (od6, spot6, True, 168),
-            (od7, spot6 * 1.1, True, 168),
-        ],
-    )
+    # In satoshi. Idle 2h: -5% (9500), then 9025; idle 12h: 0.95 x 0.9 = -14.5%, clamped by
+    # the 10% max step (8123, 7311); idle a day (6580): mrl 720 as well; rented: back to the
+    # list price, +10% per change (7238, 7961).
+    od3, od4, od5 = down(9025, 3)
+    od6, od7 = up(od5, 2)
+    # spot follows 60% of the on-demand price the rules asked for (5700, 5415), within 10%
+    # per change (4874, 4387, 3949, then up 4343, 4777).
+    spot3, spot4, spot5 = down(5415, 3)
+    spot6, spot7 = up(spot5, 2)
+    sat = [
+        (10000, 6000, 72),
+        (9500, 5700, 72),
+        (9025, 5415, 72),
+        (od3, spot3, 72),
+        (od4, spot4, 72),
+        (od5, spot5, 720),
+        (od6, spot6, 168),
+        (od7, spot7, 168),
+    ]
+    assert_settings(plans, [(o * SAT, s * SAT, True, mrl) for o, s, mrl in sat])
     assert plans[3].fields["on_demand"].rules == (
         'rule "idle 2h" (not rented, idle for 12h)',
         'rule "idle 12h" (not rented, idle for 12h)',
