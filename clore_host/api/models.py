@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from .wire import PRICE_DECIMALS, price_units
+from ..money import PRICE_DECIMALS, price_units
 
 Prices = dict[str, float]
 # A price as server_config reports it: a JSON number (an integer or a finite float), never a

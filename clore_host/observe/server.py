@@ -24,19 +24,15 @@ from typing import Protocol
 from ..api import ServerConfig
 from ..api.errors import CloreError
 from ..api.models import VISIBILITY_AVAILABLE
-from ..api.wire import PRICE_DECIMALS, price_units, unit_price
 from ..facts import RentalStatus, Settings
+from ..money import MAX_PRICE, PRICE_DECIMALS, UNIT, price_units
 
 # The API's rental_status codes.
 RENTAL_STATUS_BY_CODE: dict[int, RentalStatus] = {0: "not_rented", 1: "spot", 2: "on_demand"}
 # Renters rent for 6 h to 3000 h (the API's documented limits).
 MRL_MIN, MRL_MAX = 6, 3000
-# No price per day for a whole server is plausible above this, in any rails (policy/schema.py
-# refuses rails beyond it too).
-MAX_PRICE = 1000.0
 # A price more than this factor outside the rails is not one a person set by hand.
 RAILS_FACTOR = 1000.0
-UNIT = unit_price(1)
 
 
 class ServerDataError(CloreError):

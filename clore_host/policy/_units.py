@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..duration import format_duration, parse_duration
+from ..money import (
+    MAX_PRICE,
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    UNIT,
+    format_price,
+    price_units,
+    to_unit,
+    unit_price,
+)
 
 __all__ = [
     "MAX_PRICE",
@@ -26,38 +36,7 @@ __all__ = [
     "unit_price",
 ]
 
-PRICE_DECIMALS = 8  # bitcoin's smallest unit: 0.00000001
 SIGNIFICANT_DIGITS = 4  # of a metric or threshold in a plan line
-# No price per day for a whole server is plausible above this: rails beyond it are refused
-# (observe.server refuses such a price from the API by the same figure).
-MAX_PRICE = 1000.0
-# A float within a thousandth of a unit of a whole unit is that unit (float noise: 0.0001 *
-# 0.9 is 9.000000000000001e-05). The same rule as api/wire.py, which this package may not
-# import.
-_SNAP = Decimal("0.001")
-
-
-def price_units(value: float, rounding: str = ROUND_HALF_EVEN) -> int:
-    """`value` (finite) in whole units of the currency (satoshi): the nearest, or rounded
-    down (ROUND_FLOOR) or up (ROUND_CEILING) when it is not within float noise of one."""
-    exact = Decimal(value).scaleb(PRICE_DECIMALS)
-    nearest = exact.to_integral_value(ROUND_HALF_EVEN)
-    if abs(exact - nearest) <= _SNAP:
-        return int(nearest)
-    return int(exact.to_integral_value(rounding))
-
-
-def unit_price(units: int) -> float:
-    """The float of `units` whole units: exactly what JSON's 0.00011000 reads back as."""
-    return float(Decimal(units).scaleb(-PRICE_DECIMALS))
-
-
-def to_unit(value: float) -> float:
-    """`value` rounded to the nearest whole unit of the currency."""
-    return unit_price(price_units(value))
-
-
-UNIT = unit_price(1)  # 0.00000001
 
 
 def parse_percent(value: Any) -> float:
@@ -80,13 +59,6 @@ def parse_percent(value: Any) -> float:
     if not math.isfinite(number):
         raise ValueError("a percentage must be a finite number")
     return number
-
-
-def format_price(value: float) -> str:
-    """A price in fixed decimals of the currency, never in exponent notation: 5e-05 is
-    0.00005000. The one price form of every human output: plan lines, reasons, history,
-    status, the demo and `api`."""
-    return f"{value:.{PRICE_DECIMALS}f}"
 
 
 def format_time(when: float) -> str:

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from clore_host.api import CloreClient, ServerConfig, SetServerSettings, Token
-from clore_host.api.wire import encode_json, price_text, price_units, unit_price
+from clore_host.api.wire import encode_json
 from clore_host.facts import Settings
+from clore_host.money import price_text, price_units, unit_price
 from clore_host.observe.server import current_settings, same_settings
 from clore_host.policy import make_plan
 from clore_host.testing import FakeClock

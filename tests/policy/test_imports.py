@@ -14,6 +14,7 @@ FORBIDDEN = ("clore_host.api", "clore_host.gpu", "clore_host.history", "clore_ho
 ALLOWED_PROJECT: dict[str, frozenset[str] | None] = {
     "clore_host.facts": None,
     "clore_host.duration": None,
+    "clore_host.money": None,
     "clore_host.issues": frozenset({"Issue", "InputFileError", "issues_from_validation"}),
 }
 ALLOWED_THIRD_PARTY = {"pydantic", "pydantic_core"}
