@@ -13,9 +13,9 @@ this package reads Facts and nothing else.
 
 Imports: the standard library, pydantic (and pydantic_core), and from this project only
 clore_host.facts, clore_host.duration, clore_host.money and, from clore_host.issues, the
-located-issue types (Issue, InputFileError, issues_from_validation). It reads no file (clore_host.config's
-load_policy reads a policy file and calls parse_policy), and imports nothing from the API,
-GPU, history or config modules.
+located-issue types (Issue, InputFileError, issues_from_validation). It reads no file
+(clore_host.config's load_policy reads a policy file and calls parse_policy), and imports
+nothing from the API, GPU, history or config modules.
 """
 
 from __future__ import annotations
