@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from clore_host.api import Token, TokenError, load_token
+
+from ..fifo import within
 
 
 def _file(path: Path, text: str, mode: int = 0o600) -> Path:
@@ -98,33 +98,10 @@ def test_token_hides_secret() -> None:
         pickle.dumps(token)
 
 
-def _within(seconds: float, fifo: Path, call: Callable[[], object]) -> BaseException | None:
-    """Run `call` in a thread; the exception it raised, or a test failure when it has not
-    returned within `seconds` (a read blocked on the FIFO: released by opening its other end)."""
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as exc:
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked reader go
-        thread.join(seconds)
-        pytest.fail(f"reading {fifo} blocked instead of refusing it")
-    return outcome[0]
-
-
 def test_a_token_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "token"
     os.mkfifo(fifo, 0o600)
-    exc = _within(10, fifo, lambda: load_token(fifo, {}))
+    exc = within(10, fifo, lambda: load_token(fifo, {}))
     assert isinstance(exc, TokenError)
     assert str(exc) == f"token file {fifo} is a FIFO (named pipe), not a regular file"
 
@@ -132,7 +109,7 @@ def test_a_token_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
 def test_a_credential_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "clore-api-token"
     os.mkfifo(fifo, 0o600)
-    exc = _within(10, fifo, lambda: load_token(None, {"CREDENTIALS_DIRECTORY": str(tmp_path)}))
+    exc = within(10, fifo, lambda: load_token(None, {"CREDENTIALS_DIRECTORY": str(tmp_path)}))
     assert isinstance(exc, TokenError) and "is a FIFO" in str(exc)
 
 

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,8 @@ from clore_host.config import (
 )
 from clore_host.config.paths import api_url_problem, is_loopback, shipped_dir
 from clore_host.issues import InputFileError, InvalidSetting
+
+from ..fifo import within
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -245,44 +245,12 @@ def test_an_insecure_override_is_located_in_the_config(
 # -- files that are not regular files -------------------------------------------------------
 
 
-def _within(seconds: float, fifo: Path, call: Callable[[], object]) -> BaseException | None:
-    """Run `call` in a thread; the exception it raised, or a test failure when it has not
-    returned within `seconds` (a read blocked on the FIFO: released by opening its other end)."""
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as exc:
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked reader go
-        thread.join(seconds)
-        pytest.fail(f"reading {fifo} blocked instead of refusing it")
-    return outcome[0]
-
-
-@pytest.mark.parametrize("load", [load_config, load_policy])
-def test_a_fifo_is_refused_at_once(tmp_path: Path, load: Callable[[Path], object]) -> None:
-    fifo = tmp_path / "input.toml"
-    os.mkfifo(fifo)
-    exc = _within(10, fifo, lambda: load(fifo))
-    assert isinstance(exc, InputFileError), exc
-    assert exc.line().endswith(f"{fifo}: is a FIFO (named pipe), not a regular file")
-
-
 def test_a_config_naming_a_fifo_policy_is_refused_when_the_policy_is_read(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "policy.toml")
     config = load_config(
         write(tmp_path, '[server]\nname = "rig"\n[policy]\npath = "policy.toml"\n')
     )
-    exc = _within(10, config.policy.path, lambda: load_policy(config.policy.path))
+    exc = within(10, config.policy.path, lambda: load_policy(config.policy.path))
     assert isinstance(exc, InputFileError) and "is a FIFO" in exc.line()
 
 
@@ -296,7 +264,7 @@ def test_a_symlink_to_a_fifo_is_refused(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     (tmp_path / "config.toml").symlink_to(fifo)
-    exc = _within(10, fifo, lambda: load_config(tmp_path / "config.toml"))
+    exc = within(10, fifo, lambda: load_config(tmp_path / "config.toml"))
     assert isinstance(exc, InputFileError) and "is a FIFO" in exc.line()
 
 
