@@ -43,7 +43,7 @@ def parse_duration(value: object) -> float:
             f"{value!r} is not a duration: use seconds (30) or units s, m, h, d, w "
             '("90s", "5m", "1h30m", "2d")'
         )
-    return total
+    return _finite(total)  # a part of hundreds of digits reads as infinity
 
 
 def _finite(seconds: float) -> float:

@@ -111,11 +111,23 @@ def _message(err: Any) -> str:
     if kind == "missing":
         return "required key is missing"
     msg = str(err.get("msg", "invalid value"))
+    value = err.get("input")
+    if kind == "float_type" and isinstance(value, int) and not isinstance(value, bool):
+        # A strict float takes an integer, unless no float can hold it: not a wrong type.
+        return f"a number too large ({_digits(value)})"
     if kind.endswith("_type") and "input" in err:
         # Strict types: say what the file holds instead ("3" is a string, not an integer).
         msg = f"{msg}, not {_toml_type(err['input'])}"
     # pydantic prefixes messages from our own validators with "Value error, ".
     return msg.removeprefix("Value error, ")
+
+
+def _digits(value: int) -> str:
+    """How long an integer is, in words (str() refuses one past Python's digit limit)."""
+    try:
+        return f"an integer of {len(str(abs(value)))} digits"
+    except ValueError:
+        return "an integer of thousands of digits"
 
 
 def _toml_type(value: object) -> str:

@@ -8,11 +8,20 @@ import pytest
 from hypothesis import settings
 
 from clore_host.testing import FakeClock
+from clore_host.testing.rig import PROXY_VARS
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests reach only loopback: a proxy set on the machine running them must not apply."""
+    for name in list(os.environ):
+        if name.lower() in PROXY_VARS:
+            monkeypatch.delenv(name)
 
 
 # CI runs the property and fuzz tests on a fixed sequence of examples, so a submission's result

@@ -13,15 +13,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..api import (
-    ApiError,
     CloreClient,
     CloreError,
-    DatabaseError,
-    HttpStatusError,
     ServerConfig,
     SetServerSettings,
-    TransportError,
     load_token,
+    may_have_landed,
 )
 from ..clock import Clock, SystemClock
 from ..config import Config, load_policy
@@ -69,15 +66,11 @@ def outcome_unknown(exc: CloreError) -> bool:
 
     Only an answer that refuses the request says it was not: an API code (but code 1, the
     service's own database failing mid-request) or an HTTP 4xx. A timeout, a dropped or
-    failed connection, a 5xx or an answer that is not the API's leave it unknown.
+    failed connection, a 5xx or an answer that is not the API's leave it unknown, and so does
+    any error the client raises after such an attempt of the same write (a retry told 429 or
+    an API code 6). See api.may_have_landed.
     """
-    if isinstance(exc, HttpStatusError):
-        return exc.status >= 500
-    if isinstance(exc, TransportError):
-        return True
-    if isinstance(exc, ApiError):
-        return isinstance(exc, DatabaseError)
-    return False  # no request was sent (the token, the rate limiter's state file)
+    return may_have_landed(exc)
 
 
 @dataclass(frozen=True)

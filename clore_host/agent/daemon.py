@@ -29,7 +29,6 @@ from ..config import Config, load_config, load_policy
 from ..duration import format_duration
 from ..errors import EXIT_INVALID, EXIT_OK, Failure, describe, is_bug
 from ..gpu import GpuBackendTimeout
-from ..issues import InputFileError
 from ..outputs.logs import event
 from ..outputs.metrics import AgentMetrics, MetricsServer
 from ..outputs.webhook import Webhook, change_payload, health_payload
@@ -298,9 +297,12 @@ class Daemon:
             self.webhook.send("change_applied", payload)
 
     def _note_block(self, blocked: str | None) -> None:
-        """Log once when the plan becomes blocked (and why) and once when it clears."""
+        """Log once when the plan becomes blocked (and why), once when the reason changes
+        (blocked by A, then by B), and once when it clears."""
         if blocked is not None and self._blocked is None:
             log.warning("plan blocked, nothing will be written until it clears: %s", blocked)
+        elif blocked is not None and blocked != self._blocked:
+            log.warning("plan still blocked, now because: %s (it was: %s)", blocked, self._blocked)
         elif blocked is None and self._blocked is not None:
             log.info("plan no longer blocked (it was: %s)", self._blocked)
         self._blocked = blocked
@@ -340,9 +342,11 @@ class Daemon:
         try:
             config = load_config(self.config_path)
             policy = load_policy(config.policy.path)
-        except InputFileError as exc:
-            message = f"reload refused, keeping the running config and policy: {exc.line()}"
-            log.error("%s", message)
+        except Exception as exc:  # whatever it is, a reload never ends the daemon
+            _, line = describe(exc)
+            message = f"reload refused, keeping the running config and policy: {line}"
+            # A bug's traceback, every time: it must not hide behind a refused reload.
+            log.error("%s", message, exc_info=exc if is_bug(exc) else None)
             self.notifier.send("READY=1", f"STATUS={message}")
             return
         reopen = config.model_dump() != self.config.model_dump()

@@ -8,6 +8,7 @@ from .errors import (
     ApiUnreachable,
     AuthError,
     BadBaseUrl,
+    BadProxy,
     CloreError,
     DatabaseError,
     HttpStatusError,
@@ -21,6 +22,7 @@ from .errors import (
     TokenError,
     TooManyRequests,
     TransportError,
+    may_have_landed,
 )
 from .models import (
     CancelOrder,
@@ -45,6 +47,7 @@ __all__ = [
     "ApiUnreachable",
     "AuthError",
     "BadBaseUrl",
+    "BadProxy",
     "CancelOrder",
     "CloreClient",
     "CloreError",
@@ -75,4 +78,5 @@ __all__ = [
     "TransportError",
     "WalletsResponse",
     "load_token",
+    "may_have_landed",
 ]

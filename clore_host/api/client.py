@@ -24,6 +24,7 @@ from .errors import (
     RateLimited,
     TooManyRequests,
     TransportError,
+    may_have_landed,
 )
 from .models import (
     CancelOrder,
@@ -65,6 +66,20 @@ _EXPECTED = {
     "list_type": "a list",
 }
 _NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type"})
+
+
+SCRUBBED = "***"
+
+
+def _scrubbed(value: object, scrub: Callable[[str], str]) -> object:
+    """`value` (decoded JSON) with `scrub` applied to every string in it, keys too."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(item, scrub) for item in value]
+    if isinstance(value, dict):
+        return {_scrubbed(k, scrub): _scrubbed(v, scrub) for k, v in value.items()}
+    return value
 
 
 def _is_union_tag(part: str | int) -> bool:
@@ -184,10 +199,16 @@ class CloreClient:
 
     def _call(self, request: Request, model: type[M], *, retry: bool = True) -> M:
         attempts = 1 + (self._retries if retry else 0)
+        in_doubt = False  # an earlier attempt may have been carried out (its answer was lost)
         for attempt in range(attempts):
             try:
                 return self._attempt(request, model)
             except CloreError as exc:
+                # The error raised is the last attempt's; what it says of that attempt says
+                # nothing of the ones before it.
+                if in_doubt:
+                    exc.earlier_attempt_in_doubt = True
+                in_doubt = in_doubt or may_have_landed(exc)
                 delay = self._retry_delay(exc, attempt)
                 if delay is None or attempt + 1 >= attempts:
                     raise
@@ -213,7 +234,14 @@ class CloreClient:
         of the wrong type is implausible (never coerced); a missing part, or an object
         where none is, is a malformed answer."""
         err = exc.errors()[0]
-        where = format_location([p for p in err["loc"] if not _is_union_tag(p)])
+        # A key of the answer is as much the service's text as a value: scrubbed alike.
+        where = format_location(
+            [
+                self._scrub(p) if isinstance(p, str) else p
+                for p in err["loc"]
+                if not _is_union_tag(p)
+            ]
+        )
         kind = err.get("type", "")
         value = err.get("input")
         if kind == "missing":
@@ -235,12 +263,20 @@ class CloreClient:
 
     def _shown(self, value: object) -> str:
         """A value from an answer as one short line of JSON, without the token."""
+        value = _scrubbed(value, self._scrub)  # before JSON escapes a `"` or `\` in the token
         try:
             text = json.dumps(value, ensure_ascii=True, allow_nan=True)
         except (TypeError, ValueError):
             text = repr(value)
-        text = text.replace(self._connection.token.reveal(), "***")
+        text = self._scrub(text)
         return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 3] + "..."
+
+    def _scrub(self, text: str) -> str:
+        """`text` without the token: as it is, and as JSON or repr() escape it."""
+        secret = self._connection.token.reveal()
+        for form in (secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]):
+            text = text.replace(form, SCRUBBED)
+        return text
 
     def _retry_delay(self, exc: CloreError, attempt: int) -> float | None:
         """Seconds to wait before retrying after `exc`, or None if it is not worth retrying."""

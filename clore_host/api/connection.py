@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.utils
 import functools
 import logging
+import os
 import ssl
 import threading
 import time
@@ -17,12 +18,15 @@ from typing import Any, NamedTuple
 
 import httpcore
 import httpx
+from httpx._utils import get_environment_proxies  # how httpx.Client reads the environment
 
 from ..clock import Clock, SystemClock
+from ..errors import printable
 from .errors import (
     ApiTimeout,
     ApiUnreachable,
     BadBaseUrl,
+    BadProxy,
     CloreError,
     HttpStatusError,
     MalformedResponse,
@@ -79,6 +83,10 @@ class Connection:
             url = httpx.URL()
         if url.scheme not in ("http", "https") or not url.host:
             raise BadBaseUrl(f"API base URL {base_url!r} is not an http(s) URL")
+        # Proxies from the environment (HTTPS_PROXY, ...) are honoured as httpx honours them
+        # (it reads them only when it builds its own transport), over the same deadline; a
+        # transport passed in (tests) is used as it is, for every URL.
+        env_proxies = environment_proxies() if transport is None else {}
         self.base_url = str(url).rstrip("/")
         self.token = token
         self.clock: Clock = clock or SystemClock()
@@ -93,17 +101,36 @@ class Connection:
         # drips its answer a byte at a time would hold the writer lock and the rate limiter
         # for as long as it liked. A transport passed in (tests) is used as it is.
         self._deadline = _Deadline()
+        mounts: dict[str, httpx.BaseTransport | None] = {}
+        proxies: dict[httpx.BaseTransport, str] = {}  # a proxy's transport -> it, in words
         if transport is None:
             transport = _deadline_transport(tls, self._deadline)
+            for pattern, proxy in env_proxies.items():
+                if proxy is None:
+                    mounts[pattern] = None  # NO_PROXY: connect directly
+                    continue
+                through = _proxy_transport(proxy, tls, self._deadline)
+                mounts[pattern] = through
+                proxies[through] = proxy.shown
         self._http = httpx.Client(
-            timeout=timeout, transport=transport, follow_redirects=False, verify=tls
+            timeout=timeout,
+            transport=transport,
+            mounts=mounts,
+            follow_redirects=False,
+            verify=tls,
         )
+        # How a message names the proxy requests go through ("" when they go direct).
+        self._via = proxies.get(self.transport_for(self.base_url), "")
 
     def __repr__(self) -> str:
         return f"Connection({self.base_url!r})"
 
     def close(self) -> None:
         self._http.close()
+
+    def transport_for(self, url: str) -> httpx.BaseTransport:
+        """The transport a request to `url` goes through: direct, or a proxy's."""
+        return self._http._transport_for_url(httpx.URL(url))
 
     def exchange(self, request: Request) -> Answer:
         """Wait for a slot, send, and interpret the answer. Raises only LocalStateError."""
@@ -136,7 +163,11 @@ class Connection:
         except httpx.TimeoutException:
             raise ApiTimeout(endpoint, f"no answer within {self.timeout:g} s") from None
         except httpx.ConnectError:
-            raise ApiUnreachable(endpoint, f"cannot connect to {self.base_url}") from None
+            via = f" through {self._via}" if self._via else ""
+            raise ApiUnreachable(endpoint, f"cannot connect to {self.base_url}{via}") from None
+        except httpx.ProxyError:
+            proxy = self._via or "the proxy"
+            raise ApiUnreachable(endpoint, f"{proxy} refused the connection") from None
         except httpx.RemoteProtocolError:
             raise ApiUnreachable(endpoint, "connection closed without an answer") from None
         except httpx.TransportError as exc:
@@ -169,7 +200,9 @@ class Connection:
             text = self._redact(error) if isinstance(error, str) else None
             extra = {k: self._redact(v) for k, v in data.items() if k not in ("code", "error")}
             return Answer(str(code), api_error(endpoint, code, text, extra))
-        return Answer("0", data)
+        # A successful answer too: a value echoing the token (background_job, say) must not
+        # reach a message that quotes it, nor an operator's screen.
+        return Answer("0", self._redact(data))
 
     def _redact(self, value: Any) -> Any:
         # The service could echo what it was sent, at any depth; the token must not reach a
@@ -309,6 +342,81 @@ def _deadline_transport(tls: ssl.SSLContext | bool, deadline: _Deadline) -> http
         raise RuntimeError("httpx.HTTPTransport no longer keeps an httpcore pool in _pool")
     transport._pool = httpcore.ConnectionPool(
         ssl_context=tls if isinstance(tls, ssl.SSLContext) else None,
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,  # httpx's defaults
+        network_backend=_DeadlineBackend(deadline),
+    )
+    return transport
+
+
+# -- proxies from the environment --------------------------------------------------------------
+
+
+class Proxy(NamedTuple):
+    """A proxy named in the environment: where it is, and how a message names it."""
+
+    url: httpx.Proxy
+    shown: str  # "the proxy http://proxy.lan:3128 (HTTPS_PROXY)", without credentials
+
+
+def environment_proxies() -> dict[str, Proxy | None]:
+    """The proxies the environment names (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, and NO_PROXY's
+    exceptions, as None), keyed by the URL pattern each applies to, read as httpx reads them.
+
+    A proxy that cannot be used (not a URL, or a SOCKS proxy, which needs a package this
+    program does not ship) is BadProxy naming the variable: connecting directly instead would
+    ignore the setting without a word.
+    """
+    found: dict[str, Proxy | None] = {}
+    for pattern, url in get_environment_proxies().items():
+        if url is None:
+            found[pattern] = None
+            continue
+        variable = _proxy_variable(pattern.split("://", 1)[0])
+        try:
+            proxy = httpx.Proxy(url=url)
+        except (ValueError, httpx.InvalidURL):
+            raise BadProxy(f"{variable} is not a proxy URL clore-host can use") from None
+        shown = f"{proxy.url.scheme}://{proxy.url.host}" + (
+            f":{proxy.url.port}" if proxy.url.port is not None else ""
+        )
+        if proxy.url.scheme not in ("http", "https") or not proxy.url.host:
+            raise BadProxy(
+                f"{variable} names {printable(shown)}: only http:// and https:// proxies are "
+                "supported (unset it, or list the API's host in NO_PROXY)"
+            )
+        found[pattern] = Proxy(proxy, f"the proxy {shown} ({variable})")
+    return found
+
+
+def _proxy_variable(scheme: str) -> str:
+    """The environment variable a proxy for `scheme` ("http", "https", "all") came from, as
+    urllib reads them: the lowercase name wins over any other spelling."""
+    lower = f"{scheme}_proxy"
+    if os.environ.get(lower):
+        return lower
+    spelt = [name for name, value in os.environ.items() if name.lower() == lower and value]
+    return spelt[0] if spelt else lower.upper()
+
+
+def _proxy_transport(
+    proxy: Proxy, tls: ssl.SSLContext | bool, deadline: _Deadline
+) -> httpx.HTTPTransport:
+    """httpx's transport through `proxy` (the pool httpx builds for it), its sockets keeping
+    `deadline`; tests/api/test_proxy.py fails if httpx changes."""
+    transport = httpx.HTTPTransport(verify=tls, proxy=proxy.url)
+    if not isinstance(getattr(transport, "_pool", None), httpcore.HTTPProxy):
+        raise RuntimeError("httpx.HTTPTransport no longer keeps an httpcore proxy in _pool")
+    url = proxy.url.url
+    transport._pool = httpcore.HTTPProxy(
+        proxy_url=httpcore.URL(
+            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+        ),
+        proxy_auth=proxy.url.raw_auth,
+        proxy_headers=proxy.url.headers.raw,
+        ssl_context=tls if isinstance(tls, ssl.SSLContext) else None,
+        proxy_ssl_context=proxy.url.ssl_context,
         max_connections=100,
         max_keepalive_connections=20,
         keepalive_expiry=5.0,  # httpx's defaults

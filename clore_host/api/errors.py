@@ -20,6 +20,10 @@ class CloreError(Failure):
     """Anything that went wrong talking to CLORE.AI (or preparing to)."""
 
     headline = "API unavailable, nothing changed"
+    # Set by the client on the error it raises when an earlier attempt of the same request
+    # ended without a verdict (a lost answer): that attempt may have been carried out, whatever
+    # the last attempt was told. See may_have_landed().
+    earlier_attempt_in_doubt: bool = False
 
 
 class TokenError(CloreError):
@@ -31,6 +35,13 @@ class TokenError(CloreError):
 
 class BadBaseUrl(CloreError, ValueError):
     """The API's address (api.base_url or $CLORE_API_URL) is not an http(s) URL."""
+
+    exit_code = EXIT_INVALID
+    headline = ""
+
+
+class BadProxy(CloreError, ValueError):
+    """A proxy named in the environment (HTTPS_PROXY, ...) cannot be used."""
 
     exit_code = EXIT_INVALID
     headline = ""
@@ -172,3 +183,23 @@ class ImplausibleResponse(MalformedResponse):
     refused, never coerced."""
 
     headline = "inputs implausible, nothing changed"
+
+
+def may_have_landed(exc: CloreError) -> bool:
+    """Whether a request that failed with `exc` may still have been carried out by the service.
+
+    Only an answer that refuses the request says it was not: an API code (but code 1, the
+    service's own database failing mid-request) or an HTTP 4xx. A timeout, a dropped or
+    failed connection, a 5xx or an answer that is not the API's leave it unknown; so does any
+    error that follows such an attempt of the same request (a retry told 429 or an API code
+    says nothing about what became of the attempt before it).
+    """
+    if exc.earlier_attempt_in_doubt:
+        return True
+    if isinstance(exc, HttpStatusError):
+        return exc.status >= 500
+    if isinstance(exc, TransportError):
+        return True
+    if isinstance(exc, ApiError):
+        return isinstance(exc, DatabaseError)
+    return False  # no request was sent (the token, the rate limiter's state file)

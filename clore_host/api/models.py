@@ -2,11 +2,13 @@
 
 Responses ignore unknown fields (the live service sends many) and read documented fields the
 seed does not guarantee as None when absent. The fields the agent reads from server_config
-(name, id, availability, visibility, rental_status, prices, mrl) are strict: a value of the
-wrong JSON type (`"false"`, `0` for a bool, `"0.0001"` or `true` for a price, `"96"` for an
-mrl) is refused, never coerced. Requests are strict and forbid unknown fields, so a request
-that is missing something, or carries a bool where a number goes, cannot be built; their
-prices go on the wire in whole units of the currency, in fixed point (see wire.py).
+(name, id, availability, visibility, rental_status, mrl) are strict: a value of the wrong JSON
+type (`"false"`, `0` for a bool, `"96"` for an mrl) is refused, never coerced. A map of prices
+by currency must be an object, but holds any JSON values: the service sends currencies it has
+not implemented (`"usd": null`, `"usd": "0"`), and only the one currency the agent prices in is
+read, strictly, as a price (observe.server). Requests are strict and forbid unknown fields, so
+a request that is missing something, or carries a bool where a number goes, cannot be built;
+their prices go on the wire in whole units of the currency, in fixed point (see wire.py).
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from pydantic import (
 
 from ..money import PRICE_DECIMALS, price_units
 
-Prices = dict[str, float]
-# A price as server_config reports it: a JSON number (an integer or a finite float), never a
-# string or a bool.
-StrictPrice = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-StrictPrices = dict[str, StrictPrice]
+# Prices by currency, as the service sends them: each value as JSON gave it (a number for the
+# currencies it implements; null, a string, anything, for the others). Read one as a price
+# only through observe.server, which checks its type and range.
+Prices = dict[str, Any]
 Specs = dict[str, Any]
+# The API's documented limits of a rental, in hours.
+MRL_MIN, MRL_MAX = 6, 3000
 
 
 class _Response(BaseModel):
@@ -105,8 +108,8 @@ class ServerConfig(_Response):
     name: StrictStr
     connected: bool | None = None
     visibility: StrictStr | None = None
-    pricing: StrictPrices | None = None
-    spot_pricing: StrictPrices | None = None
+    pricing: Prices | None = None
+    spot_pricing: Prices | None = None
     mrl: StrictInt | None = None  # hours
     online: bool | None = None
     initialized: bool | None = None
@@ -243,7 +246,7 @@ class SetServerSettings(_Request):
 
     name: ServerName
     availability: bool
-    mrl: int = Field(gt=0)  # hours
+    mrl: int = Field(ge=MRL_MIN, le=MRL_MAX)  # hours, within the API's documented limits
     on_demand: Price  # per day, whole server
     spot: Price  # minimum spot bid per day
 

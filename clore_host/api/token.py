@@ -56,6 +56,25 @@ def load_token(token_file: Path | None, environ: Mapping[str, str] = os.environ)
 MAX_TOKEN_BYTES = 64 * 1024  # a token is tens of characters
 
 
+def check_token_file(path: Path) -> None:
+    """What `load_token` would refuse in the token file at `path`, as far as its metadata
+    tells (found, a regular file, private, not empty, not too large); raises TokenError in
+    the same words. The file is not opened: `check` runs this without reading the secret."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise TokenError(f"token file {path} not found") from None
+    except OSError as exc:
+        raise TokenError(f"token file {path}: cannot read: {exc.strerror}") from None
+    except ValueError:  # a NUL in the path
+        raise TokenError(f"token file {path}: not a usable path") from None
+    _check_file(path, info.st_mode)
+    if info.st_size == 0:
+        raise TokenError(f"the API token in token file {path} is empty")
+    if info.st_size > MAX_TOKEN_BYTES:
+        raise TokenError(f"token file {path} is too large to hold a token")
+
+
 def _read_file(path: Path) -> str:
     """The text of a token file: a regular file, private to its owner, small.
 

@@ -2,7 +2,8 @@
 
 What they print never carries the API token, even where the service echoes it back in a
 successful answer (in `background_job`, say): every string of the answer, as text or JSON,
-has it replaced by ***.
+has it replaced by ***. The text form shows each of the service's strings through
+errors.printable: a line break or a terminal escape sequence in one is shown, not obeyed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..api import CloreClient, Token, load_token
 from ..api.models import MyServersResponse, ServerConfigResponse
 from ..config import ApiSection, api_base_url, load_config
-from ..errors import EXIT_OK
+from ..errors import EXIT_OK, printable
 from . import add_config_option, echo
 
 if TYPE_CHECKING:
@@ -122,8 +123,8 @@ def _servers_text(answer: MyServersResponse) -> str:
     for s in answer.servers:
         online = {True: "online", False: "offline", None: "online ?"}[s.online]
         lines.append(
-            f"{s.name}  id {_opt(s.id)}  {s.visibility or 'visibility ?'}  {online}  "
-            f"on-demand {_prices(s.pricing)}  spot min {_prices(s.min_spot_pricing)}"
+            f"{_text(s.name)}  id {_opt(s.id)}  {_text(s.visibility or 'visibility ?')}  "
+            f"{online}  on-demand {_prices(s.pricing)}  spot min {_prices(s.min_spot_pricing)}"
         )
     return "\n".join(lines)
 
@@ -132,25 +133,44 @@ def _config_text(answer: ServerConfigResponse) -> str:
     c = answer.config
     status = c.rental_status
     rows = [
-        ("name", c.name),
+        ("name", _text(c.name)),
         ("id", _opt(c.id)),
         ("online", _yes(c.online)),
-        ("available", f"{_yes(c.is_available())} (visibility {c.visibility or '?'})"),
+        ("available", f"{_yes(c.is_available())} (visibility {_text(c.visibility or '?')})"),
         ("rental status", f"{_opt(status)} ({RENTAL_STATUS.get(status or 0, 'unknown')})"),
         ("on-demand", _prices(c.pricing)),
         ("spot minimum", _prices(c.spot_pricing)),
         ("max rental", f"{c.mrl} h" if c.mrl is not None else "?"),
-        ("gpu", str((c.specs or {}).get("gpu", "?"))),
+        ("gpu", _text((c.specs or {}).get("gpu", "?"))),
     ]
     return "\n".join(f"{label:<14} {value}" for label, value in rows)
 
 
-def _prices(prices: dict[str, float] | None) -> str:
-    from ..policy import format_price  # the one price form; imported only when shown
+def _text(value: object) -> str:
+    """One of the service's values as text on one line, shown, never obeyed by the terminal."""
+    return printable(value if isinstance(value, str) else str(value))
 
+
+def _prices(prices: dict[str, Any] | None) -> str:
     if not prices:
         return "?"
-    return ", ".join(f"{format_price(v)} {k}/day" for k, v in prices.items())
+    return ", ".join(f"{_price(v)} {_text(k)}/day" for k, v in prices.items())
+
+
+def _price(value: Any) -> str:
+    """A price as the one price form; anything else the service sent for one (null for a
+    currency it has not implemented, a string) as JSON."""
+    from ..policy import format_price  # the one price form; imported only when shown
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return format_price(float(value))
+        except OverflowError:
+            pass
+    try:
+        return printable(json.dumps(value, ensure_ascii=True))
+    except (TypeError, ValueError):
+        return "?"
 
 
 def _yes(value: bool | None) -> str:
@@ -158,4 +178,4 @@ def _yes(value: bool | None) -> str:
 
 
 def _opt(value: object) -> str:
-    return "?" if value is None else str(value)
+    return "?" if value is None else _text(value)

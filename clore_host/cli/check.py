@@ -4,8 +4,12 @@ Prints one OK line per file, or every problem with its place in the file; exit 0
 the other commands it goes on after a bad file, so one run lists the problems of all three.
 
 It refuses what `run` would refuse: the config as every command loads it (load_config: strict
-types, durations, the API's address with $CLORE_API_URL and api.allow_insecure), and the
-metrics address and webhook URL read by the very functions the daemon serves them with.
+types, durations, the API's address with $CLORE_API_URL and api.allow_insecure), the metrics
+address and webhook URL read by the very functions the daemon serves them with, and the token
+file the config names, as `run` checks it before reading it (found, a regular file, private to
+its owner, not empty, not too large), without reading it: `check` may run as a person who
+cannot, and has no business with, the secret. Under systemd the token may come from a
+credential instead: a config that names no token file has none checked.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Config, config_path, load_config, load_policy, load_toml
-from ..config.paths import resolve_shipped
+from ..config.paths import resolve_relative, resolve_shipped
 from ..errors import EXIT_INVALID, EXIT_OK, printable
 from ..issues import InputFileError, Issue
 from . import add_config_option, echo, fail
@@ -54,6 +58,13 @@ def run_check(args: argparse.Namespace) -> int:
             fail(_with_outputs(exc, path).render(), EXIT_INVALID)
         else:
             problems = _outputs(config.metrics.listen, config.webhook.url)
+            if config.api.token_file is not None:
+                problem = token_file_problem(config.api.token_file)
+                if problem is not None:
+                    problems.append(Issue("api.token_file", problem))
+            problem = proxy_problem()
+            if problem is not None:
+                problems.append(Issue("api.base_url", problem))
             if problems:
                 ok = False
                 fail(InputFileError("config", path, problems).render(), EXIT_INVALID)
@@ -107,6 +118,31 @@ def _outputs(listen: object, url: object) -> list[Issue]:
     return issues
 
 
+def proxy_problem() -> str | None:
+    """Why `run` would refuse the proxy the environment names (HTTPS_PROXY and the like)."""
+    from ..api.connection import environment_proxies
+    from ..api.errors import BadProxy
+
+    try:
+        environment_proxies()
+    except BadProxy as exc:
+        return exc.line()
+    return None
+
+
+def token_file_problem(path: Path) -> str | None:
+    """Why `run` would refuse the token file at `path`, in `run`'s words; None when it would
+    read it. The file is not opened (api.token.check_token_file)."""
+    from ..api.errors import TokenError
+    from ..api.token import check_token_file
+
+    try:
+        check_token_file(path)
+    except TokenError as exc:
+        return exc.line()
+    return None
+
+
 def _with_outputs(exc: InputFileError, path: Path) -> InputFileError:
     """A config that did not load, with the outputs' problems too, so one run lists all."""
     if exc.issues and not exc.issues[0].location:
@@ -115,12 +151,14 @@ def _with_outputs(exc: InputFileError, path: Path) -> InputFileError:
         data = load_toml(path, "config")
     except InputFileError:
         return exc
-    sections = [data.get(name) for name in ("metrics", "webhook")]
-    metrics, webhook = (s if isinstance(s, dict) else {} for s in sections)
+    sections = [data.get(name) for name in ("metrics", "webhook", "api")]
+    metrics, webhook, api = (s if isinstance(s, dict) else {} for s in sections)
     known = {issue.location for issue in exc.issues}
-    more = [
-        issue
-        for issue in _outputs(metrics.get("listen"), webhook.get("url"))
-        if issue.location not in known
-    ]
+    found = _outputs(metrics.get("listen"), webhook.get("url"))
+    token_file = api.get("token_file")
+    if isinstance(token_file, str) and token_file.strip() and "\x00" not in token_file:
+        problem = token_file_problem(resolve_relative(Path(token_file), path.parent))
+        if problem is not None:
+            found.append(Issue("api.token_file", problem))
+    more = [issue for issue in found if issue.location not in known]
     return InputFileError("config", path, [*exc.issues, *more]) if more else exc

@@ -27,16 +27,17 @@ HOUR = 3600.0
 DAY = 86400.0
 
 
-def _seconds(*, positive: bool, most: float) -> Any:
-    """A duration in the config: at least 0 (more than 0 when `positive`), at most `most`."""
+def _seconds(*, least: float, most: float, why: str = "") -> Any:
+    """A duration in the config, from `least` to `most` seconds (`why`: the reason for the
+    least, said when a value is below it). A least of 0 allows 0."""
 
     def parse(value: object) -> float:
         try:
             seconds = parse_duration(value)
         except OverflowError:  # an integer too large for a float
             raise ValueError("a duration must be a finite number of seconds") from None
-        if positive and seconds <= 0:
-            raise ValueError("must be more than 0 seconds")
+        if seconds < least:
+            raise ValueError(f"must be at least {_shown(least)}{why}")
         if seconds > most:
             raise ValueError(f"must be at most {format_duration(most)}")
         return seconds
@@ -44,13 +45,35 @@ def _seconds(*, positive: bool, most: float) -> Any:
     return BeforeValidator(parse)
 
 
-# A timeout of 0 fails every call; more than an hour holds the writer lock for that long.
-Timeout = Annotated[float, _seconds(positive=True, most=HOUR)]
-# An interval of 0 would spin the daemon.
-Interval = Annotated[float, _seconds(positive=True, most=DAY)]
-Retention = Annotated[float, _seconds(positive=True, most=3650 * DAY)]
-# 0: read zero GPUs as every GPU missing at once.
-Grace = Annotated[float, _seconds(positive=False, most=365 * DAY)]
+def _shown(seconds: float) -> str:
+    return f"{seconds:g}s" if seconds < 1 else format_duration(seconds)
+
+
+# The least of each kind of duration. Positive is not enough: `sample_interval = 1e-300`
+# would spin the daemon, a timeout of a microsecond fails every call.
+TIMEOUT_LEAST = 0.1  # api.timeout, gpu.call_timeout, webhook.timeout
+SAMPLE_LEAST = 0.1  # agent.sample_interval, agent.backoff
+RECONCILE_LEAST = 1.0  # agent.reconcile_interval
+RETENTION_LEAST = HOUR  # history.raw_retention, history.rollup_retention
+
+# More than an hour holds the writer lock for that long.
+Timeout = Annotated[
+    float, _seconds(least=TIMEOUT_LEAST, most=HOUR, why=": a shorter timeout fails every call")
+]
+Interval = Annotated[
+    float, _seconds(least=SAMPLE_LEAST, most=DAY, why=": a shorter one would spin the daemon")
+]
+ReconcileInterval = Annotated[
+    float,
+    _seconds(least=RECONCILE_LEAST, most=DAY, why=": a shorter one would spin the daemon"),
+]
+Retention = Annotated[
+    float,
+    _seconds(least=RETENTION_LEAST, most=3650 * DAY, why=": a shorter history answers no window"),
+]
+# 0: no grace beyond the first empty reading. The first is always "GPUs unavailable" (one
+# reading cannot tell a hiccup from a loss); with 0, the next one reads every GPU missing.
+Grace = Annotated[float, _seconds(least=0.0, most=365 * DAY)]
 
 
 def _path(value: object) -> Path:
@@ -140,7 +163,7 @@ class HistorySection(_Section):
 
 class AgentSection(_Section):
     sample_interval: Interval = 10.0
-    reconcile_interval: Interval = 300.0
+    reconcile_interval: ReconcileInterval = 300.0
     jitter: float = Field(default=0.1, ge=0, le=0.5)  # fraction of the reconcile interval
     backoff: Interval = 15.0  # first retry after a failure; doubles up to reconcile_interval
 

@@ -253,6 +253,25 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _finite(value: Any) -> bool:
+    """A JSON number a float can hold: not text, not infinite, not an integer of hundreds of
+    digits (JSON reads those exactly, and math.isfinite raises OverflowError on them)."""
+    if not _is_number(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _shown(value: Any) -> str:
+    """A value from a row, short enough for one line (an integer may have thousands of
+    digits: str() refuses those past Python's limit)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return "an integer too large for a number"
+    return repr(str(value)[:40])
+
+
 def _json(text: Any, path: Path, where: str) -> Any:
     if not isinstance(text, str):
         raise damaged(path, f"{where} is not JSON text")
@@ -263,15 +282,15 @@ def _json(text: Any, path: Path, where: str) -> Any:
 
 
 def _time(value: Any, path: Path, where: str) -> float:
-    if not (_is_number(value) and math.isfinite(value)):
-        raise damaged(path, f"{where}: its time {str(value)[:40]!r} is not a number")
+    if not _finite(value):
+        raise damaged(path, f"{where}: its time {_shown(value)} is not a number")
     return float(value)
 
 
 def _a_time(value: Any) -> str | None:
-    if _is_number(value) and math.isfinite(value):
+    if _finite(value):
         return None
-    return f"{str(value)[:40]!r} is not a time"
+    return f"{_shown(value)} is not a time"
 
 
 def _a_rental_status(value: Any) -> str | None:
@@ -304,8 +323,8 @@ def _settings(text: Any, path: Path, where: str) -> Settings:
         raise damaged(path, f"{where} are not the four settings")
     for price in ("on_demand", "spot"):
         value = data[price]
-        if not (_is_number(value) and math.isfinite(value)):
-            raise damaged(path, f"{where}: {price} {str(value)[:40]!r} is not a price")
+        if not _finite(value):
+            raise damaged(path, f"{where}: {price} {_shown(value)} is not a price")
     if not isinstance(data["availability"], bool):
         raise damaged(path, f"{where}: availability {data['availability']!r} is not true or false")
     mrl = data["mrl"]

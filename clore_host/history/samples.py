@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..facts import GPU_METRICS, GpuNow, WindowKey
 from .store import Store, rollup_table
-from .windows import MINUTE, aggregate, check_key, floor_minute
+from .windows import MINUTE, aggregate, check_key, floor_minute, is_number, not_a_sample
 
 _RAW_COLUMNS = ", ".join(("ts", "gpu", *GPU_METRICS))
 _INSERT_RAW = (
@@ -77,11 +78,15 @@ class Samples:
             f"SELECT {_RAW_COLUMNS} FROM raw WHERE ts >= ? AND ts < ?", (start, end)
         )
         for row in cursor:
+            if not isinstance(row[1], int):
+                raise not_a_sample(self._store.path, "raw", "GPU index")
             groups.setdefault((int(floor_minute(row[0])), row[1]), []).append(row)
         for i, metric in enumerate(GPU_METRICS):
             records = []
             for (minute, gpu), rows in groups.items():
                 values = [r[2 + i] for r in rows if r[2 + i] is not None]
+                if not all(is_number(v) for v in values):
+                    raise not_a_sample(self._store.path, "raw", metric)
                 if values:  # a metric the GPU does not report takes no room
                     records.append((minute, gpu, *_summary(values)))
             table = rollup_table(metric)
@@ -125,7 +130,7 @@ class Samples:
         with self._store.read() as db:
             # Read each time: another process may have rolled up (and pruned) since.
             rolled = self._rolled_until()
-            return aggregate(db, metric, agg, now - seconds, now, rolled)
+            return aggregate(db, metric, agg, now - seconds, now, rolled, path=self._store.path)
 
     def idle_for(self, threshold: float, now: float) -> float | None:
         """Seconds since any GPU's utilization last exceeded `threshold`; if it never did in
@@ -134,7 +139,7 @@ class Samples:
         with self._store.read() as db:
             last = self._last_busy(db, threshold, now)
             if last is None:
-                oldest = _oldest(db, "utilization")
+                oldest = _oldest(db, self._store.path, "utilization")
                 return None if oldest is None else max(0.0, now - oldest)
             return max(0.0, now - last)
 
@@ -173,11 +178,11 @@ class Samples:
     def coverage(self, now: float) -> float:
         """Seconds of history available: now minus the oldest stored sample; 0 without any."""
         with self._store.read() as db:
-            oldest = _oldest(db)
+            oldest = _oldest(db, self._store.path)
         return 0.0 if oldest is None else max(0.0, now - oldest)
 
 
-def _oldest(db: sqlite3.Connection, metric: str | None = None) -> float | None:
+def _oldest(db: sqlite3.Connection, path: Path, metric: str | None = None) -> float | None:
     """The oldest sample (of `metric`, when given: rows without it do not count)."""
     where = "" if metric is None else f" WHERE {metric} IS NOT NULL"
     raw = db.execute(f"SELECT MIN(ts) FROM raw{where}").fetchone()[0]
@@ -185,6 +190,8 @@ def _oldest(db: sqlite3.Connection, metric: str | None = None) -> float | None:
         db.execute(f"SELECT MIN(minute) FROM {rollup_table(m)}").fetchone()[0]
         for m in (GPU_METRICS if metric is None else (metric,))
     ]
+    if not all(f is None or is_number(f) for f in (raw, *firsts)):
+        raise not_a_sample(path, "raw", "time")
     rollup = min((f for f in firsts if f is not None), default=None)
     if raw is not None and (rollup is None or rollup >= floor_minute(raw)):
         return float(raw)  # nothing pruned: the exact time of the first sample

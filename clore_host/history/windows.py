@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from ..facts import AGGREGATES, GPU_METRICS, WindowKey
-from .store import rollup_table
+from .store import damaged, rollup_table
 
 MINUTE = 60
 RAW_P95_LIMIT = 3600.0  # p95 over windows up to this long is computed from raw samples
@@ -28,6 +29,22 @@ def floor_minute(ts: float) -> float:
 
 def ceil_minute(ts: float) -> float:
     return float(-(-ts // MINUTE) * MINUTE)
+
+
+# SQLite keeps whatever a row was given: a number column may hold text or bytes. clore-host
+# writes numbers (and NULL for a metric a GPU does not report), so anything else is damage.
+_NUMBER_TYPES = "('integer', 'real')"
+
+
+def is_number(value: Any) -> bool:
+    """A number as SQLite gives one back (it has no booleans)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def not_a_sample(path: Path, table: str, metric: str) -> Exception:
+    """The error for a row of `table` ("raw", "rollup") whose value is not a number."""
+    what = "a GPU sample" if table == "raw" else "a per-minute rollup"
+    return damaged(path, f"{what} of {metric} holds a value that is not a number")
 
 
 def check_key(key: WindowKey) -> tuple[str, str, float]:
@@ -49,9 +66,11 @@ def aggregate(
     start: float,
     end: float,
     rolled_until: float | None,
+    *,
+    path: Path,
 ) -> dict[int, float | None]:
     """The aggregate of `metric` over [start, end] per GPU; minutes before `rolled_until` are
-    rolled up."""
+    rolled up. A row of another type than clore-host writes raises HistoryDamaged (`path`)."""
     stop = math.nextafter(end, math.inf)  # the window includes `end`; ranges below exclude it
     raw_floor = db.execute("SELECT MIN(ts) FROM raw").fetchone()[0]
     # Raw samples cover the window if it starts after the oldest one, or if no rollup is
@@ -68,20 +87,30 @@ def aggregate(
     raw = [(start, min(m0, stop)), (m1, stop)]
     rollup = (m0, m1)
     if agg == "p95":
-        return _p95(db, metric, raw, rollup)
+        return _p95(db, metric, raw, rollup, path)
     totals: dict[int, list[Any]] = {}
+    # The last column counts the rows of another type: SUM, MIN and MAX would take text for 0,
+    # or hand it back.
     raw_sql = (
-        f"SELECT gpu, COUNT({metric}), SUM({metric}), MIN({metric}), MAX({metric}) "
+        f"SELECT gpu, COUNT({metric}), SUM({metric}), MIN({metric}), MAX({metric}), "
+        f"SUM(typeof(gpu) != 'integer' OR ({metric} IS NOT NULL "
+        f"AND typeof({metric}) NOT IN {_NUMBER_TYPES})) "
         "FROM raw WHERE ts >= ? AND ts < ? GROUP BY 1"
     )
     rollup_sql = (
-        f"SELECT gpu, SUM(n), SUM(total), MIN(low), MAX(high) FROM {rollup_table(metric)} "
-        "WHERE minute >= ? AND minute < ? GROUP BY 1"
+        "SELECT gpu, SUM(n), SUM(total), MIN(low), MAX(high), "
+        "SUM(typeof(gpu) != 'integer' OR typeof(n) != 'integer' "
+        f"OR typeof(total) NOT IN {_NUMBER_TYPES} OR typeof(low) NOT IN {_NUMBER_TYPES} "
+        f"OR typeof(high) NOT IN {_NUMBER_TYPES}) "
+        f"FROM {rollup_table(metric)} WHERE minute >= ? AND minute < ? GROUP BY 1"
     )
     for sql, (lo, hi) in [(raw_sql, raw[0]), (rollup_sql, rollup), (raw_sql, raw[1])]:
         if hi <= lo:
             continue
-        for gpu, n, total, low, high in db.execute(sql, (lo, hi)):
+        table = "raw" if sql is raw_sql else "rollup"
+        for gpu, n, total, low, high, bad in db.execute(sql, (lo, hi)):
+            if bad:
+                raise not_a_sample(path, table, metric)
             acc = totals.setdefault(gpu, [0, 0.0, None, None])
             if n:
                 acc[0] += n
@@ -104,19 +133,23 @@ def _p95(
     metric: str,
     raw: list[tuple[float, float]],
     rollup: tuple[float, float],
+    path: Path,
 ) -> dict[int, float | None]:
     # Weighted items: a raw sample weighs 1, a minute's p95 its sample count.
     items: list[tuple[int, float, int]] = []
     raw_sql = f"SELECT gpu, {metric}, 1 FROM raw WHERE ts >= ? AND ts < ? AND {metric} IS NOT NULL"
-    for lo, hi in raw:
+    rollup_sql = f"SELECT gpu, p95, n FROM {rollup_table(metric)} WHERE minute >= ? AND minute < ?"
+    for table, sql, (lo, hi) in [
+        ("raw", raw_sql, raw[0]),
+        ("raw", raw_sql, raw[1]),
+        ("rollup", rollup_sql, rollup),
+    ]:
         if hi > lo:
-            items += db.execute(raw_sql, (lo, hi)).fetchall()
-    lo, hi = rollup
-    if hi > lo:
-        rollup_sql = (
-            f"SELECT gpu, p95, n FROM {rollup_table(metric)} WHERE minute >= ? AND minute < ?"
-        )
-        items += db.execute(rollup_sql, (lo, hi)).fetchall()
+            rows = db.execute(sql, (lo, hi)).fetchall()
+            for gpu, value, weight in rows:
+                if not (isinstance(gpu, int) and is_number(value) and isinstance(weight, int)):
+                    raise not_a_sample(path, table, metric)
+            items += rows
     totals: dict[int, int] = {}
     for gpu, _, weight in items:
         totals[gpu] = totals.get(gpu, 0) + weight

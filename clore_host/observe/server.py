@@ -2,13 +2,16 @@
 
 The API answers in its own terms (rental status codes, prices per currency, availability and
 visibility); this module turns them into the Facts' terms, and refuses to guess any of them.
-The client has already refused values of the wrong JSON type (api.models); here each value
-must also be plausible:
+The client has already refused values of the wrong JSON type (api.models), but for prices:
+the service sends a map of prices by currency, holding currencies it has not implemented yet
+(`"usd": null`, `"usd": "0"`), so only the configured currency's is read, and here. Each value
+must be plausible:
 
-- a price: at least one unit of the currency (0.00000001 bitcoin), at most MAX_PRICE, and,
-  when the policy's rails are given, within RAILS_FACTOR times of them (at least a
-  thousandth of the floor, at most a thousand times the ceiling); a price outside the rails
-  but inside that margin is one set by hand, which the rails bring back in one write;
+- a price: a JSON number (not a string, a bool or null), at least one unit of the currency
+  (0.00000001 bitcoin), at most MAX_PRICE, and, when the policy's rails are given, within
+  RAILS_FACTOR times of them (at least a thousandth of the floor, at most a thousand times the
+  ceiling); a price outside the rails but inside that margin is one set by hand, which the
+  rails bring back in one write;
 - mrl: the API's documented 6 to 3000 hours;
 - availability and visibility, when both are sent, must say the same thing;
 - rental_status: 0, 1 or 2.
@@ -18,19 +21,25 @@ Anything else is a ServerDataError (exit 4, one line, nothing written).
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from ..api import ServerConfig
 from ..api.errors import CloreError
+from ..api.models import MRL_MAX as API_MRL_MAX
+from ..api.models import MRL_MIN as API_MRL_MIN
 from ..api.models import VISIBILITY_AVAILABLE
 from ..facts import RentalStatus, Settings
 from ..money import MAX_PRICE, PRICE_DECIMALS, UNIT, price_units
 
 # The API's rental_status codes.
 RENTAL_STATUS_BY_CODE: dict[int, RentalStatus] = {0: "not_rented", 1: "spot", 2: "on_demand"}
-# Renters rent for 6 h to 3000 h (the API's documented limits).
-MRL_MIN, MRL_MAX = 6, 3000
+# Renters rent for 6 h to 3000 h: the API's documented limits, which the API client also
+# keeps in what it sends (api.models.SetServerSettings).
+MRL_MIN, MRL_MAX = API_MRL_MIN, API_MRL_MAX
+SHOWN_MAX = 40  # characters of a value quoted from an answer
 # A price more than this factor outside the rails is not one a person set by hand.
 RAILS_FACTOR = 1000.0
 
@@ -63,8 +72,9 @@ def current_settings(
     """The four managed settings as server_config reports them; refuses to guess any, and
     refuses any that is implausible (see the module's docstring)."""
     missing: list[str] = []
-    on_demand = (config.pricing or {}).get(currency)
-    spot = (config.spot_pricing or {}).get(currency)
+    # Only this currency's prices are read: the others are never taken for prices.
+    on_demand = _price(config.pricing, "pricing", currency)
+    spot = _price(config.spot_pricing, "spot_pricing", currency)
     availability = _availability(config)
     if on_demand is None:
         missing.append(f"pricing.{currency}")
@@ -93,9 +103,34 @@ def current_settings(
         raise ServerDataError(
             f"server_config mrl {shown} h is implausible: the API allows {MRL_MIN} to {MRL_MAX} h"
         )
-    return Settings(
-        on_demand=float(on_demand), spot=float(spot), availability=availability, mrl=config.mrl
-    )
+    return Settings(on_demand=on_demand, spot=spot, availability=availability, mrl=config.mrl)
+
+
+def _price(prices: Mapping[str, Any] | None, label: str, currency: str) -> float | None:
+    """`currency`'s price in one of server_config's maps (`label`): None when it has none;
+    ServerDataError when it is not a JSON number (a string, a bool, null, a list), or is one
+    no float holds (10**400)."""
+    if prices is None or currency not in prices:
+        return None
+    value = prices[currency]
+    where = f"server_config {label}.{currency}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ServerDataError(f"{where} is {_shown(value)}, expected a number")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ServerDataError(
+            f"{where} is {_shown(value)}, expected a number of a plausible size"
+        ) from None
+
+
+def _shown(value: object) -> str:
+    """A value from an answer as one short line of JSON."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):  # an integer of more digits than Python will write
+        text = "a number too long to show"
+    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 3] + "..."
 
 
 def _availability(config: ServerConfig) -> bool | None:

@@ -44,7 +44,12 @@ def parse_percent(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError('expected a percentage such as "10%" or 10')
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ValueError(
+                "a percentage must be a finite number (this one is too large)"
+            ) from None
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         text = text.removesuffix("%")

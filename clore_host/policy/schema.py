@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -274,8 +275,27 @@ def _normalise_value(kind: Kind, op: str, raw: Any) -> Any:
     return _scalar(kind, raw)
 
 
+def _got(raw: Any) -> str:
+    """What a file holds, short enough for one line."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) >= 10**40:
+        return "an integer too large for a number"
+    text = repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _finite_number(raw: Any) -> bool:
+    """A number a float holds: not a bool, not infinite, not an integer of hundreds of
+    digits (math.isfinite raises OverflowError on those)."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(raw))
+    except OverflowError:
+        return False
+
+
 def _scalar(kind: Kind, raw: Any) -> Value:
-    bad = ValueError(f"expected {_KIND_WORDS[kind]}, got {raw!r}")
+    bad = ValueError(f"expected {_KIND_WORDS[kind]}, got {_got(raw)}")
     if kind == "bool":
         if not isinstance(raw, bool):
             raise bad
@@ -298,7 +318,7 @@ def _scalar(kind: Kind, raw: Any) -> Value:
         if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 6:
             return raw
         raise bad
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+    if not _finite_number(raw):
         raise bad
     if kind == "hour":
         if not isinstance(raw, int) or not 0 <= raw <= 23:
@@ -370,11 +390,28 @@ class PriceBounds(_Model):
         return self
 
 
+# The API's documented rental limits, hours: the agent refuses a server_config whose mrl is
+# outside them (observe.server.MRL_MIN/MRL_MAX, the same figures), so a policy may not write one.
+MRL_MIN, MRL_MAX = 6, 3000
+
+
+def _rental_hours(value: int) -> int:
+    if not MRL_MIN <= value <= MRL_MAX:
+        raise ValueError(
+            f"must be {MRL_MIN} to {MRL_MAX} hours (the API's rental limits; the agent "
+            "refuses to read an mrl outside them)"
+        )
+    return value
+
+
+MrlHours = Annotated[StrictInt, AfterValidator(_rental_hours)]
+
+
 class MrlBounds(_Model):
     """Allowed maximum rental length, hours (renters rent for 6 h to 3000 h)."""
 
-    min: StrictInt = Field(default=6, ge=1)
-    max: StrictInt = Field(default=720, ge=1, le=3000)
+    min: MrlHours = MRL_MIN
+    max: MrlHours = 720
 
     @model_validator(mode="after")
     def _ordered(self) -> MrlBounds:
@@ -436,7 +473,7 @@ class Then(_Model):
     on_demand: PriceAction | None = None
     spot: PriceAction | None = None
     availability: StrictBool | None = None
-    mrl: StrictInt | None = Field(default=None, ge=1, le=3000)
+    mrl: MrlHours | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Then:

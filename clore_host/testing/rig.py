@@ -31,6 +31,7 @@ from .emulator import Emulator, default_state
 if TYPE_CHECKING:  # the daemon (metrics, systemd) loads only for those who open one
     from ..agent.daemon import Daemon, Notifier
 
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 SERVER = "demo-rig"  # the name of the emulator's sample server
 TOKEN = "rig-secret-token-3f9c1a"
 
@@ -255,11 +256,12 @@ class Rig:
     @staticmethod
     def env() -> dict[str, str]:
         """The environment a rig's commands run in."""
-        # Nothing of the caller's own setup: no CLORE_* variables, not run by systemd.
+        # Nothing of the caller's own setup: no CLORE_* variables, not run by systemd, and no
+        # proxy (the emulator is on loopback).
         return {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith("CLORE") and k != "NOTIFY_SOCKET"
+            if not k.startswith("CLORE") and k != "NOTIFY_SOCKET" and k.lower() not in PROXY_VARS
         }
 
     # -- what reached the emulator --------------------------------------------------------

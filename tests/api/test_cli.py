@@ -238,3 +238,40 @@ def test_a_token_echoed_in_a_successful_answer_is_scrubbed(
         assert "gpu            1x ***" in out.splitlines()
     elif "--json" in args:
         assert json.loads(out)["servers"][0]["specs"]["gpu"] == "1x ***"
+
+
+# The service's strings in the text form: shown on their own line, never obeyed by the terminal
+# (an ESC sequence that colours it or clears the screen, a line break that forges a row).
+ESC_GPU = "1x RTX\x1b[31m 4090\nname           forged\r\x9b2J"
+ESC_VISIBILITY = "\x1b]0;title\x07public"
+
+
+@pytest.mark.parametrize("args", [("api", "config", "demo-rig"), ("api", "servers")])
+def test_the_text_form_shows_the_services_strings_escaped(
+    fake_cli_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+) -> None:
+    state = make_state()
+    server = state["servers"][0]
+    server["specs"]["gpu"] = ESC_GPU
+    server["visibility"] = ESC_VISIBILITY
+    server["pricing"] = {"bitcoin": 0.0001, "usd\x1b[2J": None, "eur": "\x1b[5m1"}
+    with Emulator(state, clock=fake_cli_clock) as emu:
+        monkeypatch.setenv("CLORE_API_URL", emu.url)
+        monkeypatch.setenv("CLORE_API_TOKEN", SECRET)
+        assert main(list(args)) == 0
+    out = capsys.readouterr().out
+    assert not any(ch in out for ch in "\x1b\x07\x9b\r"), repr(out)
+    lines = out.splitlines()
+    prices = '0.00010000 bitcoin/day, null usd\\x1b[2J/day, "\\u001b[5m1" eur/day'
+    if args[1] == "config":
+        assert len(lines) == 9, lines
+        assert "gpu            1x RTX\\x1b[31m 4090\\nname           forged\\r\\x9b2J" in lines
+        assert "available      yes (visibility \\x1b]0;title\\x07public)" in lines
+        assert f"on-demand      {prices}" in lines
+    else:
+        (line,) = lines
+        assert line.startswith("demo-rig  id 1  \\x1b]0;title\\x07public  online  ")
+        assert f"on-demand {prices}  spot min" in line

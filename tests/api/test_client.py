@@ -22,6 +22,7 @@ from clore_host.api import (
     SetServerSettings,
     Token,
     TooManyRequests,
+    may_have_landed,
 )
 from clore_host.testing import FakeClock
 from clore_host.testing.emulator import Emulator
@@ -226,6 +227,45 @@ def test_set_server_settings_is_retried(client: CloreClient, emulator: Emulator)
     )
     assert [r.fault for r in emulator.requests] == ["drop", None]
     assert emulator.server("demo-rig")["mrl"] == 80
+
+
+SETTINGS = SetServerSettings(
+    name="demo-rig", availability=True, mrl=80, on_demand=0.0003, spot=0.0002
+)
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        lambda f: f.too_many_requests(120, endpoint="set_server_settings"),
+        lambda f: f.api_code(6, "exceeded_max_step", endpoint="set_server_settings"),
+        lambda f: f.http_status(400, endpoint="set_server_settings"),
+    ],
+    ids=["429-retry-after-120", "code-6", "http-400"],
+)
+def test_an_error_after_a_lost_answer_is_marked_in_doubt(
+    client: CloreClient, emulator: Emulator, then: Any
+) -> None:
+    # The first attempt is carried out and its answer lost; the retry is refused. The error
+    # raised is the retry's, but it must not pass for "nothing was carried out".
+    emulator.faults.lose_answer(endpoint="set_server_settings")
+    then(emulator.faults)
+    with pytest.raises(CloreError) as info:
+        client.set_server_settings(SETTINGS)
+    assert info.value.earlier_attempt_in_doubt is True
+    assert may_have_landed(info.value)
+    assert emulator.server("demo-rig")["mrl"] == 80  # it was carried out
+
+
+def test_a_refusal_after_a_refusal_is_not_in_doubt(client: CloreClient, emulator: Emulator) -> None:
+    # A 429 says the request was not carried out: the code 6 after it leaves nothing in doubt.
+    emulator.faults.too_many_requests(1, endpoint="set_server_settings")
+    emulator.faults.api_code(6, "exceeded_max_step", endpoint="set_server_settings")
+    with pytest.raises(NamedApiError) as info:
+        client.set_server_settings(SETTINGS)
+    assert info.value.earlier_attempt_in_doubt is False
+    assert not may_have_landed(info.value)
+    assert len(emulator.requests) == 2
 
 
 NEVER_RETRIED: dict[str, Any] = {

@@ -35,6 +35,7 @@ class Dripper:
         self.drip_headers = headers
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.stop = threading.Event()
+        self.drips: list[threading.Thread] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -49,7 +50,9 @@ class Dripper:
                 conn, _ = self.sock.accept()
             except (TimeoutError, OSError):
                 continue
-            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+            drip = threading.Thread(target=self._drip, args=(conn,), daemon=True)
+            self.drips.append(drip)
+            drip.start()
 
     def _drip(self, conn: socket.socket) -> None:
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -68,8 +71,12 @@ class Dripper:
 
     def close(self) -> None:
         self.stop.set()
-        self.sock.close()
         self.thread.join(timeout=2)
+        self.sock.close()
+        # Every socket closed before the test ends: a later test in this process may count
+        # the open file descriptors (tests/api/test_ratelimit.py).
+        for drip in self.drips:
+            drip.join(timeout=2)
 
 
 @pytest.mark.parametrize("headers", [False, True], ids=["body", "headers"])

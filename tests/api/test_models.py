@@ -205,3 +205,35 @@ def test_create_order_rules() -> None:
         "type": "spot",
         "spotprice": Decimal("0.000001"),
     }
+
+
+@pytest.mark.parametrize("mrl", [5, 3001, 10**9])
+def test_settings_refuse_an_mrl_outside_the_apis_limits(mrl: int) -> None:
+    # The API's documented 6 to 3000 hours, the same bounds observe.server reads with.
+    with pytest.raises(ValidationError, match="mrl"):
+        SetServerSettings(**{**VALID, "mrl": mrl})
+
+
+@pytest.mark.parametrize("mrl", [6, 3000])
+def test_settings_take_an_mrl_at_the_apis_limits(mrl: int) -> None:
+    from clore_host.observe.server import MRL_MAX, MRL_MIN
+
+    assert (MRL_MIN, MRL_MAX) == (6, 3000)
+    assert SetServerSettings(**{**VALID, "mrl": mrl}).body()["mrl"] == mrl
+
+
+@pytest.mark.parametrize("junk", [None, "0", True, [], {"a": 1}, -1, 10**400])
+def test_a_price_map_holds_any_json_value(junk: object) -> None:
+    # Currencies the service has not implemented: read by no one as a price (observe.server
+    # reads the configured one, strictly), so no reason to refuse the whole answer.
+    prices = {"bitcoin": 0.0001, "usd": junk}
+    config = ServerConfig.model_validate({"name": "rig", "pricing": prices, "spot_pricing": prices})
+    assert config.pricing == prices and config.spot_pricing == prices
+    servers = MyServersResponse.model_validate(
+        {"code": 0, "servers": [{"name": "rig", "pricing": prices, "min_spot_pricing": prices}]}
+    )
+    assert servers.servers[0].pricing == prices
+    market = MarketplaceResponse.model_validate(
+        {"code": 0, "servers": [{"id": 1, "price": {"on_demand": prices, "spot": prices}}]}
+    )
+    assert market.servers[0].price is not None and market.servers[0].price.spot == prices

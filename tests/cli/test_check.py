@@ -170,7 +170,46 @@ def test_every_command_refuses_the_address_as_check_does(
 def test_a_zero_duration_that_makes_no_sense_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, key: str, zero: str
 ) -> None:
-    refused(tmp_path, capsys, section, key, zero, "must be more than 0 seconds")
+    refused(tmp_path, capsys, section, key, zero, "must be at least ")
+
+
+# The least of each kind: positive is not enough (1e-300 s would spin the daemon, a timeout of
+# a microsecond fails every call).
+LEAST = [
+    ("api", "timeout", "0.1s", "fails every call"),
+    ("gpu", "call_timeout", "0.1s", "fails every call"),
+    ("webhook", "timeout", "0.1s", "fails every call"),
+    ("agent", "sample_interval", "0.1s", "spin the daemon"),
+    ("agent", "backoff", "0.1s", "spin the daemon"),
+    ("agent", "reconcile_interval", "1s", "spin the daemon"),
+    ("history", "raw_retention", "1h", "answers no window"),
+    ("history", "rollup_retention", "1h", "answers no window"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "least", "why"), LEAST)
+@pytest.mark.parametrize("tiny", ["1e-300", "0.0001", '"0.001s"'])
+def test_a_positive_duration_below_its_kinds_least_is_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    section: str,
+    key: str,
+    least: str,
+    why: str,
+    tiny: str,
+) -> None:
+    refused(tmp_path, capsys, section, key, tiny, f"must be at least {least}: ", why)
+
+
+@pytest.mark.parametrize(("section", "key", "least", "why"), LEAST)
+def test_a_duration_at_its_kinds_least_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, key: str, least: str, why: str
+) -> None:
+    path = config_file(tmp_path, section, key, f'"{least}"')
+    if key == "rollup_retention":  # [history] is the last section: at least the raw one
+        path.write_text(path.read_text() + f'raw_retention = "{least}"\n')
+    code, _, err = check(path, capsys)
+    assert (code, err) == (0, "")
 
 
 @pytest.mark.parametrize(
@@ -278,6 +317,42 @@ def test_an_integer_of_thousands_of_digits_is_refused(
     assert "Traceback" not in err and "unexpected error" not in err
     where = f"{path}: {section}.{key}: " if digits < 4300 else f"{path}: a number has too many"
     assert where in err, err
+
+
+def test_an_integer_too_large_for_a_number_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Not "a valid number, not an integer": an integer is a number; this one is too large.
+    err = refused(tmp_path, capsys, "agent", "jitter", "9" * 400, "a number too large")
+    assert "not an integer" not in err
+    assert "an integer of 400 digits" in err
+
+
+@pytest.mark.parametrize(
+    ("line", "where", "said"),
+    [
+        (f"max_step = {'9' * 400}", "rails.max_step", "a percentage must be a finite number"),
+        (f"deadband = {'9' * 400}", "rails.deadband", "a percentage must be a finite number"),
+        (f"deadband = -{'9' * 400}", "rails.deadband", "a percentage must be a finite number"),
+        (
+            f"on_demand = {{ floor = 0.00005, ceiling = {'9' * 400} }}",
+            "rails.on_demand.ceiling",
+            "a number too large (an integer of 400 digits)",
+        ),
+    ],
+)
+def test_a_policy_number_too_large_for_a_float_is_located(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, where: str, said: str
+) -> None:
+    policy = tmp_path / "policy.toml"
+    rails = "spot = { floor = 0.00002, ceiling = 0.0002 }"
+    if not line.startswith("on_demand"):
+        rails += "\non_demand = { floor = 0.00005, ceiling = 0.0003 }"
+    policy.write_text(f"version = 1\n[rails]\n{rails}\n{line}\n")
+    assert main(["check", "--policy", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert f"{policy}: {where}: {said}" in err, err
+    assert "Traceback" not in err and "unexpected error" not in err
 
 
 def test_a_policy_with_thousands_of_digits_is_refused(
@@ -414,3 +489,109 @@ def test_a_policy_that_is_a_device_is_refused_at_once(tmp_path: Path) -> None:
 def test_a_directory_is_not_a_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = check(tmp_path, capsys)
     assert code == 2 and f"{tmp_path}: is a directory, not a regular file" in err
+
+
+# -- the token file -------------------------------------------------------------------------
+
+
+def _token(tmp_path: Path, kind: str) -> Path:
+    """A token file of one kind, at tmp_path/token."""
+    token = tmp_path / "token"
+    if kind == "fifo":
+        os.mkfifo(token, 0o600)
+    elif kind == "directory":
+        token.mkdir(mode=0o700)
+    elif kind != "missing":
+        token.write_text("" if kind == "empty" else "a-token-123\n")
+        token.chmod(0o644 if kind == "0644" else 0o640 if kind == "0640" else 0o600)
+    return token
+
+
+TOKEN_CASES = [
+    ("0644", "is readable by group or others (mode 0644); run: chmod 600 "),
+    ("0640", "is readable by group or others (mode 0640)"),
+    ("fifo", "is a FIFO (named pipe), not a regular file"),
+    ("missing", "not found"),
+    ("directory", "is not a regular file"),
+    ("empty", "is empty"),
+]
+
+
+@pytest.mark.parametrize(("kind", "said"), TOKEN_CASES)
+def test_a_token_file_run_refuses_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, said: str
+) -> None:
+    from clore_host.api.errors import TokenError
+    from clore_host.api.token import load_token
+
+    token = _token(tmp_path, kind)
+    err = refused(tmp_path, capsys, "api", "token_file", '"token"', said)
+    # As `run` says it: the very words load_token refuses the file with (exit 2).
+    with pytest.raises(TokenError) as info:
+        load_token(token, environ={})
+    assert info.value.exit_code == 2
+    assert f"config.toml: api.token_file: {info.value}" in err, err
+
+
+def test_a_token_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    _token(tmp_path, "fifo")
+    config = config_file(tmp_path, "api", "token_file", '"token"')
+    result = _check_subprocess("--config", str(config))  # a read would block until the timeout
+    assert result.returncode == 2, result.stderr
+    assert "is a FIFO (named pipe), not a regular file" in result.stderr
+
+
+def test_a_private_token_file_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _token(tmp_path, "0600")
+    code, out, err = check(config_file(tmp_path, "api", "token_file", '"token"'), capsys)
+    assert (code, err) == (0, "")
+    assert "OK config" in out
+
+
+def test_no_token_file_named_none_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under systemd the token is a credential the unit provides when it runs: nothing to check.
+    monkeypatch.delenv("CLORE_API_TOKEN", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    code, _, err = check(config_file(tmp_path), capsys)
+    assert (code, err) == (0, "")
+
+
+def test_the_token_file_is_listed_with_the_configs_other_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = _token(tmp_path, "0644")
+    path = config_file(tmp_path, "api", "token_file", '"token"')
+    path.write_text(path.read_text() + '[metrics]\nlisten = "nope"\n')
+    code, _, err = check(path, capsys)
+    assert code == 2
+    assert f"{path}: metrics.listen: " in err
+    assert f"{path}: api.token_file: token file {token} is readable by group" in err
+
+
+def test_the_token_file_is_listed_when_the_config_has_other_errors_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = _token(tmp_path, "fifo")
+    path = config_file(tmp_path, "api", "token_file", '"token"')
+    path.write_text(path.read_text() + "timeout = 0\n")  # [api] is the last section
+    code, _, err = check(path, capsys)
+    assert code == 2
+    assert f"{path}: api.timeout: must be at least " in err
+    assert f"{path}: api.token_file: token file {token} is a FIFO" in err
+
+
+def test_a_proxy_run_would_refuse_is_a_check_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clore_host.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text('[server]\nname = "rig"\n[policy]\npath = "default"\n')
+    monkeypatch.setenv("ALL_PROXY", "socks5://proxy.lan:1080")
+    assert main(["check", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "api.base_url: ALL_PROXY names socks5://proxy.lan:1080" in err
+    monkeypatch.delenv("ALL_PROXY")
+    assert main(["check", "--config", str(config)]) == 0

@@ -139,11 +139,8 @@ def test_availability_alone_or_visibility_alone_is_read() -> None:
         ("mrl", "96"),
         ("mrl", True),
         ("mrl", 96.0),
-        ("pricing", {"bitcoin": "0.0001"}),
-        ("pricing", {"bitcoin": True}),
-        ("spot_pricing", {"bitcoin": None}),
-        ("spot_pricing", {"bitcoin": math.inf}),
         ("pricing", "0.0001"),
+        ("spot_pricing", [0.00005]),
         ("name", 5),
         ("id", "1"),
         ("id", True),
@@ -153,6 +150,65 @@ def test_a_value_of_the_wrong_json_type_is_not_coerced(field: str, value: object
     with pytest.raises(ValidationError) as info:
         config(**{field: value})
     assert info.value.errors()[0]["loc"][0] == field
+
+
+# The configured currency's price, of the wrong JSON type or size: refused by current_settings
+# (the maps themselves hold any JSON values: see the next test).
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"pricing": {"bitcoin": "0.0001"}}, 'pricing.bitcoin is "0.0001", expected a number'),
+        ({"pricing": {"bitcoin": True}}, "pricing.bitcoin is true, expected a number"),
+        ({"spot_pricing": {"bitcoin": False}}, "spot_pricing.bitcoin is false, expected a"),
+        ({"spot_pricing": {"bitcoin": None}}, "spot_pricing.bitcoin is null, expected a number"),
+        ({"pricing": {"bitcoin": [0.0001]}}, "pricing.bitcoin is [0.0001], expected a number"),
+        ({"pricing": {"bitcoin": {"v": 1}}}, 'pricing.bitcoin is {"v": 1}, expected a number'),
+        (
+            {"pricing": {"bitcoin": 10**400}},
+            f"pricing.bitcoin is 1{'0' * 36}..., expected a number of a plausible size",
+        ),
+        ({"spot_pricing": {"bitcoin": math.inf}}, "spot_pricing.bitcoin inf is implausible"),
+        ({"spot_pricing": {"bitcoin": math.nan}}, "spot_pricing.bitcoin nan is implausible"),
+    ],
+)
+def test_the_configured_currencys_price_must_be_a_json_number(
+    fields: dict[str, object], words: str
+) -> None:
+    with pytest.raises(ServerDataError) as info:
+        current_settings(config(**fields), "bitcoin")
+    code, line = describe(info.value)
+    assert code == 4
+    assert line.startswith("inputs implausible, nothing changed: server_config ")
+    assert words in line
+
+
+# What the service sends for the currencies it has not implemented (the seed: USD "not
+# implemented yet"): any JSON value, never read as a price, never a reason to refuse.
+OTHER_CURRENCY: list[object] = [
+    None,
+    "0",
+    "",
+    0,
+    -1,
+    True,
+    [],
+    {"a": 1},
+    1e308,
+    10**400,
+    "\x1b[31m",
+]
+
+
+@pytest.mark.parametrize("junk", OTHER_CURRENCY, ids=[repr(j)[:20] for j in OTHER_CURRENCY])
+def test_another_currencys_price_is_never_read(junk: object) -> None:
+    answer = config(
+        pricing={"bitcoin": 0.0001, "usd": junk}, spot_pricing={"usd": junk, "bitcoin": 0.00005}
+    )
+    assert current_settings(answer, "bitcoin") == Settings(0.0001, 0.00005, True, 72)
+    assert current_settings(answer, "bitcoin", RAILS) == Settings(0.0001, 0.00005, True, 72)
+    # ... and in the other direction: pricing in usd reads only usd, whatever bitcoin holds.
+    flipped = config(pricing={"bitcoin": junk, "usd": 2.5}, spot_pricing={"usd": 1.25})
+    assert current_settings(flipped, "usd") == Settings(2.5, 1.25, True, 72)
 
 
 @pytest.mark.parametrize("status", [None, 3, -1])

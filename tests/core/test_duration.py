@@ -64,3 +64,10 @@ def test_an_integer_too_large_for_a_float_is_a_clear_error() -> None:
 
     with pytest.raises(ValueError, match="finite number of seconds"):
         parse_duration(10**400)
+
+
+@pytest.mark.parametrize("text", ["9" * 400 + "s", "1" + "0" * 400 + "m", "9" * 310 + "w2d"])
+def test_a_duration_in_units_too_large_for_a_float_is_a_clear_error(text: str) -> None:
+    # Each part reads as a float of infinity: the sum must not pass as a duration.
+    with pytest.raises(ValueError, match="finite number of seconds"):
+        parse_duration(text)

@@ -66,6 +66,15 @@ def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
     return {
         "CloreError": (lambda: api.CloreError("x"), EXIT_UNAVAILABLE, api_down + "x"),
         "TokenError": (lambda: api.TokenError("no API token"), EXIT_INVALID, "no API token"),
+        "BadProxy": (
+            lambda: api.BadProxy(
+                "ALL_PROXY names socks5://proxy.lan:1080: only http:// and https:// proxies "
+                "are supported (unset it, or list the API's host in NO_PROXY)"
+            ),
+            EXIT_INVALID,
+            "ALL_PROXY names socks5://proxy.lan:1080: only http:// and https:// proxies are "
+            "supported (unset it, or list the API's host in NO_PROXY)",
+        ),
         "BadBaseUrl": (
             lambda: api.BadBaseUrl("API base URL 'ftp://x' is not an http(s) URL"),
             EXIT_INVALID,

@@ -1,22 +1,26 @@
 """A blocked plan is said in the log (issue 14, item 10): once, at warning level with why, when
-the block starts, and once at info when it ends; not on every cycle, and not only in metrics.
+the block starts, once when its reason changes, and once at info when it ends; not on every
+cycle, and not only in metrics.
 
-The block here is the clock's: the history holds a change stamped an hour ahead (a clock that
-jumped ahead, wrote, and came back), so every write waits until that time passes, and the
-message gives the way out.
+Two blocks: the clock's (the history holds a change stamped an hour ahead: a clock that jumped
+ahead, wrote, and came back, so every write waits until that time passes, and the message
+gives the way out), and implausible inputs (a GPU reading no card gives).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from clore_host.agent.daemon import Daemon
 from clore_host.facts import Settings
+from clore_host.gpu import GpuSnapshot
 from clore_host.history import History
-from clore_host.testing import FakeClock
+from clore_host.testing import FakeBackend, FakeClock, load_scenario
 from clore_host.testing.rig import Rig, policy_text
 
 RAISE = policy_text(
@@ -101,3 +105,72 @@ def test_a_new_block_after_a_clear_one_is_logged_again(
                 assert len(started) == 1 and ended == []
         finally:
             daemon.close()
+
+
+# -- an implausible input, and a block whose reason changes ---------------------------------
+
+
+class Implausible:
+    """The rig's fake GPUs, with any metric overridden by `over` (e.g. utilization 150)."""
+
+    name = "implausible"
+
+    def __init__(self, inner: FakeBackend) -> None:
+        self.inner = inner
+        self.over: dict[str, Any] = {}  # GpuReading's fields
+
+    def read(self) -> GpuSnapshot:
+        snapshot = self.inner.read()
+        gpus = tuple(replace(gpu, **self.over) for gpu in snapshot.gpus)
+        return replace(snapshot, gpus=gpus)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def changed_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    daemon_log = [r for r in caplog.records if r.name == "clore_host.agent.daemon"]
+    changed = [r for r in daemon_log if "still blocked" in r.getMessage()]
+    assert all(r.levelno == logging.WARNING for r in changed)
+    return [r.getMessage() for r in changed]
+
+
+def test_an_implausible_input_and_a_change_of_reason_are_logged_once_each(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    with Rig(tmp_path, clock=clock, policy=RAISE) as rig:
+        backend = Implausible(FakeBackend(load_scenario(rig.root / "scenario.toml"), clock))
+        backend.over = {"utilization": 150.0}
+        daemon = rig.daemon(open_agent=lambda config: rig.agent(gpus=backend))
+        try:
+            with caplog.at_level(logging.INFO, logger="clore_host"):
+                run_for(daemon, clock, 1800)  # several reconciles, all blocked by A
+                started, ended = blocked_lines(caplog)
+                assert len(started) == 1 and ended == []
+                assert started[0].endswith("GPU 0 utilization 150 is above 100%")
+                assert changed_lines(caplog) == []
+                assert daemon.health.problems["reconcile"].startswith("inputs implausible: ")
+
+                backend.over = {"temperature": -5.0}  # blocked still, now by B
+                run_for(daemon, clock, 1800)
+                assert blocked_lines(caplog) == (started, [])
+                [changed] = changed_lines(caplog)  # once, not on every cycle
+                assert changed == (
+                    "plan still blocked, now because: GPU 0 temperature -5 is negative or not "
+                    "finite (it was: GPU 0 utilization 150 is above 100%)"
+                )
+                assert rig.writes() == []
+
+                backend.over = {}  # the inputs are plausible again
+                run_for(daemon, clock, 1800)
+                started, ended = blocked_lines(caplog)
+                assert len(started) == 1
+                assert ended == [
+                    "plan no longer blocked (it was: GPU 0 temperature -5 is "
+                    "negative or not finite)"
+                ]
+                assert len(changed_lines(caplog)) == 1
+        finally:
+            daemon.close()
+        assert len(rig.writes()) == 1  # writes resumed once the block cleared

@@ -76,13 +76,12 @@ def test_truncated_under_a_running_agent_is_damage_then_and_after(tmp_path):
         with pytest.raises(HistoryDamaged) as info:
             history.prior_state()
         assert_damaged(info.value, path, "corrupt")
-    try:  # what the closing connection wrote back is no fresh start either
-        History.open(path, now=T0 + 50).close()
-    except HistoryDamaged as exc:
-        assert_damaged(exc, path, "corrupt")
-    else:
-        with History.open(path, now=T0 + 60) as history:
-            assert history.prior_state() == PriorState(T0 + 50, T0 + 50)
+    # The closing connection leaves the emptied file empty: the next open finds it so, as
+    # after a deletion, and the rails hold from then (not a fresh start: "never changed").
+    assert path.stat().st_size == 0
+    History.open(path, now=T0 + 50).close()
+    with History.open(path, now=T0 + 60) as history:
+        assert history.prior_state() == PriorState(T0 + 50, T0 + 50)
 
 
 def test_a_first_empty_file_without_a_marker_is_a_first_start(tmp_path):
@@ -171,6 +170,7 @@ def test_another_programs_database_is_damage(tmp_path):
 # -- a row that does not parse -------------------------------------------------------------------
 
 SETTINGS = json.dumps(A._asdict())
+HUGE = "9" * 400
 
 
 def _pending(after: str = SETTINGS, **columns: str) -> str:
@@ -274,6 +274,54 @@ ROWS: dict[str, tuple[str, Callable[[History], object], str]] = {
         lambda h: h.last_decision(),
         "decision #1: its summary is not an object",
     ),
+    # Integers of hundreds of digits: JSON reads them exactly, and no float holds them.
+    "recreation time a huge integer": (
+        f"INSERT INTO state VALUES ('recreated_at', '{HUGE}')",
+        lambda h: h.prior_state(),
+        "state recreated_at: an integer too large for a number is not a time",
+    ),
+    "rental status since a huge integer": (
+        f'UPDATE state SET value = \'{{"status": "rented", "since": {HUGE}}}\' '
+        "WHERE key = 'rental_status'",
+        lambda h: h.get_state("rental_status"),
+        "state rental_status: no time since",
+    ),
+    "pending change with a huge integer for a price": (
+        _pending(after=_settings(spot=10**400)),
+        lambda h: h.pending_changes(),
+        "change #2 settings after: spot an integer too large for a number is not a price",
+    ),
+    "applied change with a huge integer for a price": (
+        f"UPDATE change SET before = '{_settings(on_demand=10**400)}' WHERE id = 1",
+        lambda h: h.prior_state(),
+        "change #1 settings before: on_demand an integer too large for a number is not a price",
+    ),
+    # SQLite keeps whatever a row is given: a sample column may hold text or bytes.
+    "a sample that is text, read in a window": (
+        "UPDATE raw SET utilization = 'busy'",
+        lambda h: h.window(WindowKey("utilization", "max", 600), T0 + 60),
+        "a GPU sample of utilization holds a value that is not a number",
+    ),
+    "a sample that is text, in an average": (
+        "UPDATE raw SET utilization = 'half'",
+        lambda h: h.window(WindowKey("utilization", "avg", 600), T0 + 60),
+        "a GPU sample of utilization holds a value that is not a number",
+    ),
+    "a sample that is bytes, in a p95": (
+        "UPDATE raw SET utilization = x'00ff'",
+        lambda h: h.window(WindowKey("utilization", "p95", 600), T0 + 60),
+        "a GPU sample of utilization holds a value that is not a number",
+    ),
+    "a sample's GPU index that is text": (
+        "UPDATE raw SET gpu = 'first'",
+        lambda h: h.window(WindowKey("utilization", "min", 600), T0 + 60),
+        "a GPU sample of utilization holds a value that is not a number",
+    ),
+    "a sample that is text, rolled up": (
+        "UPDATE raw SET utilization = 'busy'",
+        lambda h: h.record_sample(T0 + 120, [GpuNow(index=0, utilization=5.0)]),
+        "a GPU sample of utilization holds a value that is not a number",
+    ),
     "the rollup mark not a time": (
         "UPDATE meta SET value = 'later' WHERE key = 'rolled_until'",
         lambda h: h.window(WindowKey("utilization", "avg", 600), T0 + 60),
@@ -291,6 +339,25 @@ def test_a_row_that_does_not_parse_is_damage_exit_4(tmp_path, case):
     with History.open(path, now=T0 + 10) as history, pytest.raises(HistoryDamaged) as info:
         read(history)
     assert_damaged(info.value, path, words)
+
+
+@pytest.mark.parametrize("agg", ["avg", "min", "max", "p95"])
+@pytest.mark.parametrize("column", ["total", "low", "high", "p95", "n"])
+def test_a_rollup_that_is_text_is_damage_exit_4(tmp_path, agg, column):
+    path = tmp_path / "history.db"
+    made(path)
+    with History.open(path, now=T0) as history:  # the minute of T0 is rolled up
+        history.record_sample(T0 + 120, [GpuNow(index=0, utilization=20.0)])
+        key = WindowKey("utilization", agg, 7200)  # p95 over more than an hour: rollups
+        assert history.window(key, T0 + 180) != {}
+    sql(path, f"UPDATE rollup_utilization SET {column} = 'lots'")
+    with History.open(path, now=T0 + 180) as history:
+        if column not in ({"n", "p95"} if agg == "p95" else {"n", "total", "low", "high"}):
+            history.window(key, T0 + 180)  # a column this aggregate does not read
+            return
+        with pytest.raises(HistoryDamaged) as info:
+            history.window(key, T0 + 180)
+    assert_damaged(info.value, path, "a per-minute rollup of utilization holds a value")
 
 
 def test_a_schema_version_that_is_not_a_number_is_damage(tmp_path):

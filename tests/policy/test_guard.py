@@ -164,17 +164,16 @@ def test_availability_hold_then_flip() -> None:
 @pytest.mark.parametrize(
     ("mrl", "expected", "rail", "words"),
     [
-        (1, 6, RailReason("mrl.min", (6,)), "clamped to mrl min 6"),
+        (6, 24, RailReason("mrl.min", (24,)), "clamped to mrl min 24"),
         (3000, 720, RailReason("mrl.max", (720,)), "clamped to mrl max 720"),
         (100, 100, None, None),
     ],
 )
 def test_mrl_bounds(mrl: int, expected: int, rail: RailReason | None, words: str | None) -> None:
-    policy = make_policy([{"name": "m", "then": {"mrl": mrl}}], mrl={"min": 1, "max": 3000})
+    policy = make_policy([{"name": "m", "then": {"mrl": mrl}}], mrl={"min": 6, "max": 3000})
     # The file may not name an mrl outside its rails; a tighter copy of the rails clamps.
-    tight = policy.model_copy(
-        update={"rails": policy.rails.model_copy(update={"mrl": type(policy.rails.mrl)()})}
-    )
+    bounds = type(policy.rails.mrl)(min=24, max=720)
+    tight = policy.model_copy(update={"rails": policy.rails.model_copy(update={"mrl": bounds})})
     field = make_plan(tight, make_facts(), NO_PRIOR).fields["mrl"]
     assert field.target == expected
     assert field.clamps == ((words,) if words else ())

@@ -97,7 +97,7 @@ def _fields(mask: int) -> set[str]:
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    mrl_min, mrl_max = draw(st.sampled_from([(1, 3000), (6, 720), (24, 168), (72, 72)]))
+    mrl_min, mrl_max = draw(st.sampled_from([(6, 3000), (6, 720), (24, 168), (72, 72)]))
     rails: dict[str, Any] = {
         "on_demand": draw(price_bounds()),
         "spot": draw(price_bounds()),

@@ -128,7 +128,7 @@ def test_good_policy_parses_with_defaults() -> None:
         ("rails.max_step", "ten", "rails.max_step", "not a percentage"),
         ("rails.max_step", "0%", "rails.max_step", "greater than 0"),
         ("rails.min_interval", "soon", "rails.min_interval", "duration"),
-        ("rails.mrl", {"min": 10, "max": 5}, "rails.mrl.max", "below min"),
+        ("rails.mrl", {"min": 100, "max": 50}, "rails.mrl.max", "below min"),
         ("rule.0.name", "", "rule[0].name", "at least 1 character"),
         ("rule.0.when.all.0.fact", "rental", "rule[0].when.all[0].fact", "unknown fact 'rental'"),
         ("rule.0.when.all.0.value", "idle", "rule[0].when.all[0].value", '"not_rented"'),
@@ -360,3 +360,88 @@ def test_full_weekday_names_are_accepted() -> None:
     when = policy.rules[0].when
     assert when is not None and when.value == (5, 6)  # any case, full or short: 0 = Monday
     assert policy == parse_policy(_weekday_rule(["sat", "Sunday"]), "p.toml")
+
+
+# -- mrl: the API's rental limits (6 h to 3000 h), as the agent reads them back ----------------
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "location"),
+    [
+        ("rails.mrl", {"min": 2, "max": 720}, "rails.mrl.min"),
+        ("rails.mrl", {"min": 5, "max": 720}, "rails.mrl.min"),
+        ("rails.mrl", {"min": 0, "max": 720}, "rails.mrl.min"),
+        ("rails.mrl", {"min": 6, "max": 3001}, "rails.mrl.max"),
+        ("rails.mrl", {"min": 6, "max": 10**400}, "rails.mrl.max"),
+        ("rule.0.then", {"mrl": 3}, "rule[0].then.mrl"),
+        ("rule.0.then", {"mrl": 3001}, "rule[0].then.mrl"),
+    ],
+)
+def test_an_mrl_outside_the_apis_rental_limits_is_refused(
+    path: str, value: Any, location: str
+) -> None:
+    errors = _errors(_with(path, value))
+    assert location in errors, errors
+    assert "must be 6 to 3000 hours (the API's rental limits" in errors[location]
+
+
+def test_the_policy_that_wrote_an_mrl_the_agent_refuses_to_read_is_refused() -> None:
+    # Written once, then every run exits 4 on the server's own mrl: refused before it can.
+    data = _with("rails.mrl", {"min": 2, "max": 720})
+    data["rule"][0]["then"] = {"mrl": 3}
+    assert set(_errors(data)) == {"rails.mrl.min", "rule[0].then.mrl"}
+
+
+def test_the_limits_are_the_ones_the_agent_reads_the_server_with() -> None:
+    from clore_host.observe import server
+    from clore_host.policy import schema
+
+    assert (schema.MRL_MIN, schema.MRL_MAX) == (server.MRL_MIN, server.MRL_MAX)
+    data = _with("rails.mrl", {"min": server.MRL_MIN, "max": server.MRL_MAX})
+    data["rule"][0]["then"] = {"mrl": server.MRL_MAX}
+    mrl = parse_policy(data).rails.mrl
+    assert (mrl.min, mrl.max) == (6, 3000)
+
+
+# -- integers too large for a float: located, never an OverflowError -------------------------
+
+HUGE = 10**400
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "location", "fragment"),
+    [
+        ("rails.max_step", HUGE, "rails.max_step", "a percentage must be a finite number"),
+        ("rails.deadband", HUGE, "rails.deadband", "a percentage must be a finite number"),
+        ("rails.min_interval", f"{HUGE}s", "rails.min_interval", "finite number of seconds"),
+        ("rails.spot", {"floor": 0.00002, "ceiling": HUGE}, "rails.spot.ceiling", "too large"),
+        ("rule.0.when.all.1.value", HUGE, "rule[0].when.all[1].value", "too large for a number"),
+        ("rule.0.when.all.1.window", HUGE, "rule[0].when.all[1].window", "finite number"),
+        ("rule.0.then", {"spot": {"step": HUGE}}, "rule[0].then.spot.step", "finite number"),
+        ("rule.0.then", {"spot": {"scale": HUGE}}, "rule[0].then.spot.scale", "too large"),
+        ("rule.0.then", {"mrl": HUGE}, "rule[0].then.mrl", "6 to 3000 hours"),
+    ],
+)
+def test_an_integer_too_large_for_a_float_is_located(
+    path: str, value: Any, location: str, fragment: str
+) -> None:
+    errors = _errors(_with(path, value))
+    assert location in errors, errors
+    assert fragment in errors[location]
+    assert len(errors[location]) < 200  # said, not repeated digit by digit
+
+
+@pytest.mark.parametrize(
+    ("fact", "op", "value"),
+    [
+        ("gpu_count", ">", HUGE),
+        ("gpu_count", "between", [1, HUGE]),
+        ("hour", "in", [1, HUGE]),
+        ("idle_for", ">", HUGE),
+    ],
+)
+def test_a_fact_compared_with_a_huge_integer_is_located(fact: str, op: str, value: Any) -> None:
+    data = _with("rule.0.when", {"fact": fact, "op": op, "value": value})
+    errors = _errors(data)
+    assert "rule[0].when.value" in errors, errors
+    assert "too large for a number" in errors["rule[0].when.value"]
