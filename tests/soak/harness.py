@@ -10,7 +10,12 @@ and the history files, never the agent's own account, except where noted (livene
 How faults are made, and why that is honest:
 - API: the emulator's FaultPlan (codes 1-6, 429, 5xx, slow answer past the client timeout,
   dropped connection, non-JSON body); "down" stops the emulator (connection refused) for hours
-  and starts it again on the same port with the same state.
+  and starts it again on the same port with the same state. "junk" makes server_config answer
+  one field with a value of the wrong JSON type or range (JUNK: availability "false" or
+  disagreeing with visibility, rental_status true or "2", a price "0.0001", true or 1e308, mrl
+  "96" or 10**9) for a while, set in the emulator's state and put back at the end; the agent
+  must write nothing meanwhile. "lost answer" lets the next settings write land and loses its
+  answer (and its retries'): the next cycle must find it applied and record it so.
 - GPUs: one scenario file, generated up front, whose traces follow the rentals and whose
   faults (lost, hang, library missing, driver not loaded, metric unsupported) and overheating
   fall at chosen times. Every backend the daemon opens replays it from the soak's start, so
@@ -20,12 +25,21 @@ How faults are made, and why that is honest:
   daemon (`request_stop()`, what its SIGTERM handler does) right after a settings write was
   answered, before it is recorded.
 - History: "locked" is another connection holding BEGIN EXCLUSIVE; "deleted" unlinks the
-  database file and restarts the daemon, as an operator would; "disk full" lowers SQLite's
-  max_page_count on the agent's connection (the soak opens it, through History.open's
-  `connect`), which fails with SQLITE_FULL exactly as a full disk does (the rate-limiter and
-  lock files are not made to fail).
-- The history is opened with a 50 ms busy timeout instead of 5 s, so a locked database costs
-  little real time; what the agent does on "locked" is the same.
+  database file and restarts the daemon, as an operator would; "truncated" waits for a cycle
+  whose plan a hold keeps from a change (the minimum interval or the availability hold, as the
+  agent's last decision says: the one place the soak reads the agent's account, to choose the
+  worst moment; at most HOLD_WAIT), stops the daemon, cuts the database to 0 bytes and starts
+  it again: the holds must count from the reopen, and the checks over the API's writes see
+  whether they did. "disk full" lowers SQLite's max_page_count on the agent's connection
+  (the soak opens it, through History.open's `connect`), which fails with SQLITE_FULL exactly
+  as a full disk does, and fails every write to the state directory's other files (the writer
+  lock, the rate limiter) with ENOSPC at the `os` seam (os.write, pwrite, ftruncate, truncate,
+  patched for the soak's run, as tests/daemon/test_full_disk.py does); the daemon must recover
+  by itself.
+- The history is opened with a 10 ms busy timeout (BUSY_TIMEOUT) instead of 5 s, so a locked
+  database costs little real time (the daemon samples every 10 s through an hour's lock); what
+  the agent does on "locked" is the same. Nothing else contends for the file: the soak's own
+  reads happen between the daemon's steps.
 - The daemon opens its agent through the soak (Daemon's `open_agent`), which hands Agent.open
   the soak's GPUs and history: public seams only.
 - Rentals start and end in the emulator (a rented or unlisted server is not rented again), and
@@ -40,14 +54,16 @@ audit copies), which grow with the run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import math
+import os
 import random
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,9 +85,12 @@ from clore_host.testing.emulator import Emulator, RequestRecord, default_state
 from clore_host.testing.rig import SERVER, Rig
 
 log = logging.getLogger(__name__)
-HANG_SETTLE = 0.1  # real seconds for a hung fake GPU call to see its hang end
+HANG_SETTLE = 0.3  # real seconds for a hung fake GPU call to see its hang end
 HOUR = 3600.0
 DAY = 86400.0
+BUSY_TIMEOUT = 0.01  # real seconds SQLite waits for a lock the soak holds
+HOLD_WAIT = DAY  # a "truncated" history waits this long at most for a held change
+HOLDS = frozenset({"min_interval", "availability_hold"})
 
 # Mean events per simulated day, by kind.
 DEFAULT_RATES: dict[str, float] = {
@@ -97,6 +116,9 @@ DEFAULT_RATES: dict[str, float] = {
     "db_deleted": 0.15,
     "disk_full": 0.3,
     "rental": 0.8,
+    "api_junk": 1.0,
+    "lost_answer": 0.5,
+    "db_truncated": 0.15,
 }
 # Kinds that last a while: (shortest, longest) in seconds.
 DURATIONS: dict[str, tuple[float, float]] = {
@@ -110,6 +132,7 @@ DURATIONS: dict[str, tuple[float, float]] = {
     "db_locked": (5 * 60, 1 * HOUR),
     "disk_full": (20 * 60, 4 * HOUR),
     "rental": (2 * HOUR, 3 * DAY),
+    "api_junk": (10 * 60, 3 * HOUR),
 }
 # Faults that make the daemon degraded while they last (for the liveness check).
 DEGRADING = frozenset(
@@ -120,7 +143,31 @@ DEGRADING = frozenset(
         "gpu_driver_not_loaded",
         "db_locked",
         "disk_full",
+        "api_junk",
     }
+)
+# Junk server_config may answer for a field, by kind: (field, value). "flip" is availability
+# saying the opposite of visibility (right type, wrong meaning); a price replaces the bitcoin
+# price, keeping the others. Every value must be refused: nothing is written while it lasts.
+JUNK: tuple[tuple[str, Any], ...] = (
+    ("availability", "false"),
+    ("availability", 0),
+    ("availability", "flip"),
+    ("visibility", "sometimes"),
+    ("rental_status", True),
+    ("rental_status", "2"),
+    ("rental_status", 0.0),
+    ("rental_status", 7),
+    ("pricing", "0.0001"),
+    ("pricing", True),
+    ("pricing", 1e308),
+    ("pricing", 1e-300),
+    ("spot_pricing", "0.00005"),
+    ("spot_pricing", 1e308),
+    ("mrl", "96"),
+    ("mrl", True),
+    ("mrl", 0),
+    ("mrl", 10**9),
 )
 
 
@@ -135,10 +182,15 @@ class SoakConfig:
     jitter: float = 0.1
     backoff: float = 30.0
     # Real seconds; a "slow" fault answers after twice this. Not shorter: on a loaded machine
-    # the emulator could then stamp a request late enough to look like a spacing violation.
-    api_timeout: float = 0.5
+    # (a test suite running beside it on two cores) the emulator's thread could then stamp a
+    # request after the client gave up on it, late enough to look like a spacing violation;
+    # seen at 0.5 s.
+    api_timeout: float = 1.0
     api_retries: int = 2
-    gpu_call_timeout: float = 0.1  # real seconds
+    # Real seconds. A hang costs it once (later calls fail at once while the call is stuck);
+    # shorter, a healthy read starved of the CPU on a loaded machine times out, and its thread
+    # may stay starved while the simulated clock runs on (seen at 0.1 s).
+    gpu_call_timeout: float = 0.5
     gpus: int = 2
     quiet_tail: float = 6 * HOUR  # no new faults at the end, so interrupted writes settle
     min_each: int = 0  # at least this many events of every kind (short runs see them all)
@@ -170,6 +222,8 @@ class SoakReport:
     rss_end: int = 0
     longest_degraded_s: float = 0.0
     problems: Counter[str] = field(default_factory=Counter)  # degraded spells, by cause
+    refused_file_writes: int = 0  # writes to the lock and rate limiter files on a full disk
+    lost_answers: int = 0  # settings writes that landed and whose answer was lost
 
     @property
     def ok(self) -> bool:
@@ -209,6 +263,8 @@ class SoakReport:
         lines.append(
             "degraded spells by cause: "
             + ", ".join(f"{k} {v}" for k, v in sorted(self.problems.items()))
+            + f"; file writes refused on a full disk {self.refused_file_writes}, "
+            f"landed writes whose answer was lost {self.lost_answers}"
         )
         for name, found in sorted(self.violations.items()):
             for item in found[:5]:
@@ -290,6 +346,8 @@ def _detail(kind: str, rng: random.Random, config: SoakConfig) -> tuple[tuple[st
         return (("policy", rng.choice(sorted(valid_policies()))),)
     if kind == "reload_invalid":
         return (("policy", rng.randrange(len(INVALID_POLICIES))),)
+    if kind == "api_junk":
+        return (("junk", rng.randrange(len(JUNK))),)
     return ()
 
 
@@ -440,6 +498,43 @@ def _limit_pages(conn: sqlite3.Connection, full: bool) -> None:
         conn.execute("PRAGMA max_page_count = 1073741823")
 
 
+class _DiskSeam:
+    """A full disk for the state directory's plain files (the writer lock, the rate limiter):
+    while `full`, os.write, pwrite, ftruncate and truncate on a file under `state` raise
+    ENOSPC, as tests/daemon/test_full_disk.py's `Seams` does. Installed for a soak's run only;
+    SQLite writes through its own code, and meets its full disk as max_page_count."""
+
+    NAMES = ("write", "pwrite", "ftruncate", "truncate")
+
+    def __init__(self, state: Path, report: SoakReport) -> None:
+        self.state = state.resolve()
+        self.full = False
+        self._report = report
+        self._real: dict[str, Callable[..., Any]] = {}
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        self._real = {name: getattr(os, name) for name in self.NAMES}
+        for name, real in self._real.items():
+            setattr(os, name, self._wrap(real))
+        try:
+            yield
+        finally:
+            for name, real in self._real.items():
+                setattr(os, name, real)
+
+    def _wrap(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(target: Any, *args: Any) -> Any:
+            if self.full:
+                where = target if isinstance(target, (str, Path)) else f"/proc/self/fd/{target}"
+                if Path(os.path.realpath(where)).is_relative_to(self.state):
+                    self._report.refused_file_writes += 1
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(target, *args)
+
+        return call
+
+
 class _SoakGpus:
     """The soak's GPU story: a FakeBackend replaying it from the soak's start, opened on the
     first read as the agent opens its own backend (opening raises the library and driver
@@ -549,6 +644,7 @@ class Soak:
         self.windows: list[tuple[float, float]] = []  # degrading faults, soak-relative
         self.reloads: list[tuple[float, str, Policy]] = []  # (time, running, expected)
         self.health_log: list[tuple[float, str | None]] = []  # changes: (time, problem)
+        self.junk_windows: list[tuple[float, float]] = []  # junk served, soak-relative
         self._live: list[_LiveHistory] = []  # the histories of the agents open now
         self._valid_policy_text = self.policies["default"]
         self._policy_ok = True
@@ -557,6 +653,10 @@ class Soak:
         self._disk_full = False
         self._kill_armed = False
         self._killed = False
+        self._truncate_armed: float | None = None  # since when a truncation waits
+        self._seen_requests = 0  # the request log's length when the last decision was read
+        self._junk: tuple[str, Any, float] | None = None  # field, its real value, since
+        self._disk = _DiskSeam(root / "state", self.report)
         self._daemon: Daemon | None = None
         self._emulator_up = True
         self._rented_until: float | None = None
@@ -645,7 +745,7 @@ class Soak:
             config.state.dir / "history.db",
             raw_retention=config.history.raw_retention,
             rollup_retention=config.history.rollup_retention,
-            busy_timeout=0.05,
+            busy_timeout=BUSY_TIMEOUT,
             now=self.clock.now(),
             connect=connect,
         )
@@ -664,7 +764,9 @@ class Soak:
                 log.debug("audit copy failed", exc_info=True)
 
     def _on_response(self, endpoint: str, outcome: str) -> None:
-        if self._kill_armed and endpoint == "set_server_settings" and outcome == "0":
+        if endpoint != "set_server_settings" or outcome != "0":
+            return
+        if self._kill_armed:
             # SIGTERM lands between the answer and the audit record of the change.
             self._kill_armed = False
             self._killed = True
@@ -677,7 +779,7 @@ class Soak:
         began = time.monotonic()
         watch = _LogWatch(self.token)
         process = psutil.Process()
-        with _capture_logs(watch):
+        with _capture_logs(watch), self._disk.installed():
             emulator = self._prepare()
             try:
                 self._daemon = self._new_daemon()
@@ -709,7 +811,8 @@ class Soak:
             while pending and pending[0].at <= t:
                 event = pending.pop(0)
                 if self._start(event, emulator):
-                    self.report.faults[event.kind] += 1
+                    if event.kind != "db_truncated":  # counted when it happens
+                        self.report.faults[event.kind] += 1
                     if event.duration:
                         ends.append((event.at + event.duration, event.kind))
                         ends.sort()
@@ -726,12 +829,23 @@ class Soak:
                 self._close_daemon(daemon)
                 daemon = self._daemon = self._new_daemon()
                 delay = 1.0
+            if self._truncate_due(daemon, emulator):  # cut to 0 bytes while it is stopped
+                self._truncate_armed = None
+                self._truncate(daemon)
+                self.report.faults["db_truncated"] += 1
+                daemon = self._daemon
+                assert daemon is not None
+                delay = 1.0
             self._note_health(daemon)
             horizon = min([span, *(e.at for e in pending[:1]), *(a for a, _ in ends[:1])])
             step = min(max(delay, 1.0), self.config.reconcile_interval)
             self.clock.advance(max(0.001, min(step, horizon - self._now())))
         self.report.simulated_s = self._now()
         self.health_log.append((self._now(), self.health_log[-1][1] if self.health_log else None))
+        if self._junk is not None:  # still served at the end
+            self.junk_windows.append((self._junk[2], self._now()))
+        if self._truncate_armed is not None:
+            self.report.skipped["db_truncated"] += 1
 
     def _note_health(self, daemon: Daemon) -> None:
         """Keep the daemon's health when it changes (every step would be a list per cycle)."""
@@ -745,7 +859,8 @@ class Soak:
         kind, daemon = event.kind, self._daemon
         assert daemon is not None
         faults = emulator.faults
-        if kind.startswith("api_") and kind != "api_down" and faults.pending() > 10:
+        queued = kind.startswith("api_") and kind not in ("api_down", "api_junk")
+        if queued and faults.pending() > 10:
             return False  # the queue is long enough: no request is lost for a day
         if kind == "api_code":
             code = int(event.get("code"))
@@ -769,6 +884,12 @@ class Soak:
                 return False
             emulator.stop()
             self._emulator_up = False
+        elif kind == "api_junk":
+            return self._serve_junk(JUNK[int(event.get("junk"))], emulator)
+        elif kind == "lost_answer":
+            # Every attempt (the client retries the write) lands, and loses its answer.
+            times = 1 + self.config.api_retries
+            faults.lose_answer(endpoint="set_server_settings", times=times)
         elif kind.startswith("gpu_") or kind == "overheat":
             pass  # in the scenario file; counted here when its time comes
         elif kind == "rental":
@@ -788,10 +909,14 @@ class Soak:
                 return False
             self._close_daemon(daemon)
             self._daemon = self._new_daemon()
+        elif kind == "db_truncated":
+            if self._truncate_armed is not None:
+                return False
+            self._truncate_armed = self._now()  # when a hold keeps a change (_truncate_due)
         elif kind == "disk_full":
             if self._disk_full:
                 return False
-            self._disk_full = True
+            self._disk_full = self._disk.full = True
             self._limit_live(True)
         else:
             raise ValueError(f"unknown soak event {kind!r}")
@@ -801,9 +926,17 @@ class Soak:
         if kind == "api_down" and not self._emulator_up:
             emulator.start()
             self._emulator_up = True
+        elif kind == "api_junk" and self._junk is not None:
+            name, real, since = self._junk
+            emulator.update_server(SERVER, **{name: real})
+            self.junk_windows.append((since, self._now()))
+            self._junk = None
         elif kind == "rental":
             if self._rented_until is not None and self._rented_until <= self._now():
-                emulator.set_rental_status(SERVER, 0)
+                if self._junk is not None and self._junk[0] == "rental_status":
+                    self._junk = ("rental_status", 0, self._junk[2])  # put back at its end
+                else:
+                    emulator.set_rental_status(SERVER, 0)
                 self.rental_timeline.append((self._now(), 0))
                 self._rented_until = None
         elif kind == "db_locked":
@@ -813,14 +946,31 @@ class Soak:
             # simulated clock races past while it sleeps.
             time.sleep(HANG_SETTLE)
         elif kind == "disk_full" and self._disk_full:
-            self._disk_full = False
+            self._disk_full = self._disk.full = False
             self._limit_live(False)
 
     def _now(self) -> float:
         return self.clock.now() - self.t0
 
+    def _serve_junk(self, junk: tuple[str, Any], emulator: Emulator) -> bool:
+        """server_config answers `junk` until the event ends (then the real value again)."""
+        if self._junk is not None:
+            return False
+        name, value = junk
+        server = emulator.server(SERVER)
+        real = server[name]
+        if value == "flip":
+            value = not real
+        elif name in ("pricing", "spot_pricing"):
+            value = {**real, "bitcoin": value}
+        emulator.update_server(SERVER, **{name: value})
+        self._junk = (name, real, self._now())
+        return True
+
     def _rent(self, event: Event, emulator: Emulator) -> bool:
         server = emulator.server(SERVER)
+        if self._junk is not None:
+            return False  # the renter's view of the server would be the junk too
         if self._rented_until is not None or not server.get("availability", True):
             return False  # nobody can rent a rented or unlisted server
         emulator.set_rental_status(SERVER, int(event.get("status")))
@@ -878,6 +1028,44 @@ class Soak:
         self.audit.generation += 1
         return True
 
+    def _truncate_due(self, daemon: Daemon, emulator: Emulator) -> bool:
+        """Whether an armed truncation falls now: the last decision was kept from a change by
+        a hold (read after each cycle that asked the API), or it has waited HOLD_WAIT, or the
+        quiet tail begins."""
+        if self._truncate_armed is None:
+            return False
+        now, quiet = self._now(), self.config.days * DAY - self.config.quiet_tail
+        if now - self._truncate_armed >= HOLD_WAIT or now >= quiet:
+            return True
+        if daemon.agent is None or len(emulator.requests) == self._seen_requests:
+            return False
+        self._seen_requests = len(emulator.requests)
+        try:
+            last = daemon.agent.history.last_decision()
+        except HistoryError:  # locked, say: the next cycle's
+            return False
+        fields = last[1].get("fields", {}) if last is not None else {}
+        return any(
+            reason.get("rail") in HOLDS
+            for plan in fields.values()
+            for reason in plan.get("rail_reasons", ())
+        )
+
+    def _truncate(self, daemon: Daemon) -> None:
+        """Stop the daemon, cut the database (and its journal) to 0 bytes, start it again."""
+        self._close_daemon(daemon)
+        self._unlock()
+        with contextlib.suppress(HistoryError):
+            self.audit.keep(self.audit.generation, _read_changes(self._db()))
+        self.audit.deleted.add(self.audit.generation)  # its pending changes cannot settle
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(f"{self._db()}{suffix}")
+            if path.exists():
+                with path.open("r+b") as f:  # not os.truncate: the disk may be "full"
+                    f.truncate(0)
+        self.audit.generation += 1
+        self._daemon = self._new_daemon()
+
     def _limit_live(self, full: bool) -> None:
         for live in self._live:
             with contextlib.suppress(sqlite3.ProgrammingError):  # closed: nothing to limit
@@ -890,7 +1078,7 @@ class Soak:
 
 
 def _read_changes(path: Path) -> list[ChangeRecord]:
-    with History.open(path, busy_timeout=0.05) as history:
+    with History.open(path, busy_timeout=BUSY_TIMEOUT) as history:
         return history.changes(status=None)
 
 
@@ -907,6 +1095,19 @@ def _settings(body: Any) -> Settings | None:
         )
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _availability_reasons(change: ChangeRecord) -> list[str]:
+    return [r for r in change.reasons if r.startswith("availability")]
+
+
+def _by_fault_rule(policy: Policy, change: ChangeRecord | None) -> bool:
+    """Whether the change's reasons name an `even_if_rented` rule for availability."""
+    if change is None:
+        return False
+    names = [r.name for r in policy.rules if r.even_if_rented]
+    lines = _availability_reasons(change)
+    return any(f'rule "{name}"' in line for name in names for line in lines)
 
 
 class Checks:
@@ -935,8 +1136,10 @@ class Checks:
             r.endpoint == "server_config" and r.code == 0 for r in self.records
         )
         self.report.history_changes = len(self.soak.audit.changes)
+        self.report.lost_answers = sum(r.fault == "lost" and r.code == 0 for r in writes)
         self.spacing()
         self.writes(writes)
+        self.junk(writes)
         self.reloads()
         self.secrets()
         self.liveness()
@@ -949,12 +1152,14 @@ class Checks:
                 self.flag(
                     "request spacing >= 1 s",
                     f"{a.endpoint} then {b.endpoint} {b.time - a.time:.3f} s apart "
-                    f"at +{a.time - self.t0:.0f} s",
+                    f"at +{a.time - self.t0:.0f} s (first: fault {a.fault}, HTTP {a.status}, "
+                    f"code {a.code})",
                 )
 
     def writes(self, writes: list[RequestRecord]) -> None:
         state = self.soak.initial
         last_price_change: float | None = None
+        last_switch: float | None = None  # availability
         unmatched = sorted(self.soak.audit.changes.items(), key=lambda kv: (kv[1].ts, kv[0]))
         matched: set[tuple[int, int]] = set()
         for record in writes:
@@ -992,6 +1197,9 @@ class Checks:
             if new != state:
                 change = self._match(unmatched, matched, new, record.time, t)
                 self._rental_rule(policy, state, new, change, t)
+                if new.availability != state.availability:
+                    self._hold(policy, new, change, t, last_switch)
+                    last_switch = t
             state = new
         self.count("history change written to the API", len(unmatched))
         for key, change in unmatched:
@@ -1100,16 +1308,50 @@ class Checks:
         if status == 0:
             return
         self.count("off during a rental only by a health rule")
-        names = [r.name for r in policy.rules if r.even_if_rented]
-        lines = (
-            [] if change is None else [r for r in change.reasons if r.startswith("availability")]
-        )
-        if not any(f'rule "{name}"' in line for name in names for line in lines):
+        if not _by_fault_rule(policy, change):
+            lines = [] if change is None else _availability_reasons(change)
             self.flag(
                 "off during a rental only by a health rule",
                 f"+{t:.0f} s: availability switched off while rented (status {status}); "
                 f"reasons {lines}",
             )
+
+    def _hold(
+        self,
+        policy: Policy,
+        new: Settings,
+        change: ChangeRecord | None,
+        t: float,
+        last_switch: float | None,
+    ) -> None:
+        """Availability stays at least the hold before it flips back; a fault rule's delisting
+        (an `even_if_rented` rule) goes at once."""
+        check = "availability hold between switches"
+        self.count(check)
+        hold = policy.rails.availability_hold
+        if last_switch is None or t - last_switch >= hold - 1e-6:
+            return
+        if not new.availability and _by_fault_rule(policy, change):
+            return
+        self.flag(
+            check,
+            f"+{t:.0f} s: availability switched to {new.availability} {t - last_switch:.0f} s "
+            f"after the previous switch (hold {hold:g} s)",
+        )
+
+    def junk(self, writes: list[RequestRecord]) -> None:
+        """Nothing is written while server_config answers junk: the agent refuses to read it."""
+        check = "no write while the API serves junk"
+        self.count(check, len(self.soak.junk_windows))
+        for record in writes:
+            t = record.time - self.t0
+            for start, end in self.soak.junk_windows:
+                if start <= t < end:
+                    self.flag(
+                        check,
+                        f"+{t:.0f} s: {record.body!r} written while junk was served "
+                        f"(+{start:.0f} s to +{end:.0f} s)",
+                    )
 
     def reloads(self) -> None:
         """After each reload the daemon runs the last valid policy written (its own word)."""
@@ -1181,6 +1423,7 @@ CAUSES = (
     "history unavailable",
     "locked",
     "disk is full",
+    "inputs implausible",
 )
 
 

@@ -1,5 +1,6 @@
 """The soak's checks catch what they look for: a crafted request log and history, with one
-violation of each kind, and one clean change that must not be flagged."""
+violation of each kind, and one clean change that must not be flagged. Junk windows and the
+availability hold (issue 14's faults) are among them."""
 
 from __future__ import annotations
 
@@ -47,9 +48,20 @@ def test_each_check_flags_its_violation(tmp_path: Path) -> None:
                 ("why",),
                 "applied",
                 t0 + 100,
-            )
+            ),
+            ChangeRecord(
+                2,
+                t0 + 6050,
+                SERVER,
+                Settings(0.00009, 0.00005, False, 72),
+                Settings(0.00009, 0.00005, True, 72),
+                ('availability false -> true: rule "back on the market" (always)',),
+                "applied",
+                t0 + 6060,
+            ),
         ],
     )
+    soak.junk_windows = [(150.0, 170.0)]  # server_config answered junk meanwhile
     log = [
         (0.0, "server_config", None, 0),
         # A clean change, recorded in history: nothing to flag.
@@ -60,6 +72,8 @@ def test_each_check_flags_its_violation(tmp_path: Path) -> None:
         (160.5, "set_server_settings", body(on_demand=0.0005), 2),
         (200.0, "set_server_settings", body(spot=None), 0),  # a field missing
         (6000.0, "set_server_settings", body(on_demand=0.00009, availability=False), 0),
+        # Listed again 100 s after it was taken off: inside the 30 min availability hold.
+        (6100.0, "set_server_settings", body(on_demand=0.00009), 0),
     ]
     emulator = Emulator(default_state(), clock=soak.clock)  # never started: a log only
     for at, endpoint, sent, code in log:
@@ -83,7 +97,11 @@ def test_each_check_flags_its_violation(tmp_path: Path) -> None:
         "off during a rental only by a health rule",
         "token in no log line",
         "recovers after faults",
+        "availability hold between switches",
+        "no write while the API serves junk",
     }, found
     assert len(found["applied change recorded with reasons"]) == 2  # the clean one matched
     assert soak.token not in "".join(found["token in no log line"])
-    assert soak.report.changes == 1
+    assert len(found["no write while the API serves junk"]) == 2  # at +160 and +160.5 s
+    assert len(found["availability hold between switches"]) == 1  # not the first switch
+    assert soak.report.changes == 2

@@ -23,8 +23,10 @@ SIZE = SoakConfig(
 CHECKS = (
     "all five fields, right types",
     "applied change recorded with reasons",
+    "availability hold between switches",
     "history change written to the API",
     "min interval between price changes",
+    "no write while the API serves junk",
     "price within rails",
     "recovers after faults",
     "reload runs the last valid policy",
@@ -53,6 +55,10 @@ def test_two_days_of_faults(tmp_path: Path) -> None:
     # degraded for each kind of cause.
     assert set(DEFAULT_RATES) <= set(report.faults), summary
     assert set(CAUSES) <= set(report.problems), summary
+    # The faults of issue 14 bit: junk was refused ("inputs implausible" above), writes landed
+    # with their answers lost (and were found applied: the checks), the lock and rate limiter
+    # files met the full disk.
+    assert report.lost_answers >= 1 and report.refused_file_writes >= 1, summary
 
     # The daemon ran the whole time: reconciles every 5 min for 2 days is 576, samples every
     # 10 s 17,280; outages and backoff take some away.
