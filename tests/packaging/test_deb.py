@@ -185,6 +185,12 @@ def _install_and_use(deb: Path) -> None:
 
     version = _run("clore-host", "--version").stdout.strip()
     assert version == f"clore-host {__version__}"
+    # A fresh install has no token yet (`init` writes it): check says so, as run would.
+    fresh = _run("clore-host", "check", "--config", config, ok=False)
+    assert fresh.returncode == 2
+    assert "api.token_file: token file /etc/clore-host/token not found" in fresh.stderr
+    Path("/etc/clore-host/token").write_text("not-a-real-token\n")
+    os.chmod("/etc/clore-host/token", 0o600)
     _run("clore-host", "check", "--config", config)
 
     units = [f"/lib/systemd/system/{unit}" for unit in UNITS]
@@ -193,9 +199,8 @@ def _install_and_use(deb: Path) -> None:
         assert (result.stdout + result.stderr).strip() == "", result.stdout + result.stderr
         assert result.returncode == 0
 
-    # What a configured, running rig has that the package must clean up on purge.
-    Path("/etc/clore-host/token").write_text("not-a-real-token\n")
-    os.chmod("/etc/clore-host/token", 0o600)
+    # What a configured, running rig has that the package must clean up on purge (the token
+    # file is there already).
     private = Path("/var/lib/private/clore-host")
     private.mkdir(parents=True, exist_ok=True)
     (private / "history.db").write_bytes(b"")
