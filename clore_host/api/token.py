@@ -82,15 +82,13 @@ def _read_file(path: Path) -> str:
     a device might never end), then again on the open file, opened without blocking, with its
     permissions, in case the path changed in between.
     """
+    check_token_file(path)
     try:
-        _check_file(path, path.stat().st_mode)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except FileNotFoundError:
+    except FileNotFoundError:  # gone since it was checked
         raise TokenError(f"token file {path} not found") from None
     except OSError as exc:
         raise TokenError(f"token file {path}: cannot read: {exc.strerror}") from None
-    except ValueError:  # a NUL in the path
-        raise TokenError(f"token file {path}: not a usable path") from None
     try:
         info = os.fstat(fd)
         _check_file(path, info.st_mode)

@@ -5,7 +5,6 @@ import fcntl
 import itertools
 import os
 import re
-import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,9 @@ from clore_host.api import CloreError, LocalStateError, RateLimiter
 from clore_host.api.ratelimit import LOCK_NAME, RECORD_SIZE
 from clore_host.errors import EXIT_UNAVAILABLE, describe
 from clore_host.testing import FakeClock
+
+from ..fds import fds_on
+from ..tmpfs import fill_up, tmpfs
 
 
 def _entry_times(
@@ -157,10 +159,6 @@ def test_a_stamp_that_is_no_time_counts_as_damaged_not_as_forever(tmp_path, stam
 FAULTS = [errno.ENOSPC, errno.EROFS, errno.EIO]
 
 
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def _failing(code: int) -> Callable[..., Any]:
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise OSError(code, os.strerror(code))
@@ -177,13 +175,13 @@ def test_a_fault_before_the_request_is_a_clear_error_and_takes_nothing(
     with limiter.slot():
         first = clock.now()  # the file exists, with a stamp
     sent = []
-    before = _open_fds()
+    before = fds_on(tmp_path / LOCK_NAME)
     with monkeypatch.context() as patch:
         patch.setattr(fcntl if seam == "flock" else os, seam, _failing(code))
         with pytest.raises(LocalStateError) as info, limiter.slot():
             sent.append(clock.now())
     assert sent == []  # no request without its slot
-    assert _open_fds() == before  # the file (and its flock) released
+    assert fds_on(tmp_path / LOCK_NAME) == before  # the file (and its flock) released
     where = tmp_path / LOCK_NAME
     assert describe(info.value) == (
         EXIT_UNAVAILABLE,
@@ -248,16 +246,11 @@ def test_the_stamp_is_rewritten_in_place_at_one_size(tmp_path: Path, clock: Fake
     assert path.read_text().split()[2] == "idle"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 def test_on_a_full_tmpfs_the_limiter_keeps_spacing_requests(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     # A stamp written in place needs no new block: a full disk does not stop the API client.
-    mount = tmp_path / "state"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with tmpfs(tmp_path / "state", "64k") as mount:
         limiter = RateLimiter(mount, clock)
         with limiter.slot():
             pass
@@ -267,17 +260,3 @@ def test_on_a_full_tmpfs_the_limiter_keeps_spacing_requests(
             with limiter.slot():
                 times.append(clock.now())
         assert _gaps(times) == [1.0, 1.0]
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill_up(path: Path) -> None:
-    """Write `path` until its filesystem is full."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"x" * 4096)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)

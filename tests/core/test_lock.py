@@ -14,6 +14,8 @@ import pytest
 from clore_host.agent.lock import LockHeld, WriterLock
 from clore_host.errors import EXIT_UNAVAILABLE, describe
 
+from ..fds import fds_on
+
 HOLDER = """
 import sys, time
 from pathlib import Path
@@ -51,10 +53,6 @@ def test_a_second_process_is_refused_while_the_first_holds_the_lock(tmp_path: Pa
 FAULTS = [errno.ENOSPC, errno.EROFS, errno.EIO]
 
 
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def _failing(code: int) -> Callable[..., Any]:
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise OSError(code, os.strerror(code))
@@ -72,13 +70,13 @@ def test_a_failed_pid_write_releases_the_lock(
     # clore-host process is changing this server's settings" until it was restarted.
     (tmp_path / "writer-rig.lock").write_text("4194304")  # an earlier holder's PID
     lock = WriterLock(tmp_path, "rig")
-    before = _open_fds()
+    before = fds_on(lock.path)
     with monkeypatch.context() as patch:
         patch.setattr(os, seam, _failing(code))
         with pytest.raises(OSError) as info:
             lock.acquire()
     assert not lock.held
-    assert _open_fds() == before  # no handle left open, so no flock held
+    assert fds_on(lock.path) == before  # no handle left open, so no flock held
     assert describe(info.value) == (
         EXIT_UNAVAILABLE,
         f"state directory unavailable ({lock.path}), nothing changed: {os.strerror(code)}",
@@ -112,11 +110,11 @@ def test_a_lock_file_that_cannot_be_opened_is_the_state_directory(
 
 def test_a_failed_flock_closes_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lock = WriterLock(tmp_path, "rig")
-    before = _open_fds()
+    before = fds_on(lock.path)
     monkeypatch.setattr(fcntl, "flock", _failing(errno.ENOLCK))
     with pytest.raises(OSError, match="No locks available"):
         lock.acquire()
-    assert _open_fds() == before and not lock.held
+    assert fds_on(lock.path) == before and not lock.held
 
 
 def test_the_pid_replaces_a_longer_one_in_place(tmp_path: Path) -> None:
@@ -129,11 +127,11 @@ def test_the_pid_replaces_a_longer_one_in_place(tmp_path: Path) -> None:
 def test_release_never_raises_and_lets_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lock = WriterLock(tmp_path, "rig")
     lock.acquire()
-    before = _open_fds()
+    before = fds_on(lock.path)
     with monkeypatch.context() as patch:
         patch.setattr(fcntl, "flock", _failing(errno.EIO))
         lock.release()
-    assert _open_fds() == before - 1 and not lock.held
+    assert fds_on(lock.path) == before - 1 and not lock.held
     lock.release()  # twice: nothing to do
     with WriterLock(tmp_path, "rig"):
         pass

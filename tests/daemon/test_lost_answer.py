@@ -8,13 +8,9 @@ write is not sent again.
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,6 +18,8 @@ from clore_host.agent.daemon import Daemon
 from clore_host.history import History
 from clore_host.testing import FakeClock
 from clore_host.testing.rig import Rig, policy_text
+
+from ..webhook_receiver import Receiver, serving
 
 RAISE = policy_text(
     """
@@ -37,45 +35,10 @@ AFTER = (0.00011, 0.000055, True, 72)
 RETRIES = 2  # every attempt lands and loses its answer
 
 
-class Receiver(ThreadingHTTPServer):
-    """A webhook receiver on loopback: keeps each JSON document it is sent."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.documents: list[dict[str, Any]] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-    def kinds(self, kind: str) -> list[dict[str, Any]]:
-        return [d for d in self.documents if d["kind"] == kind]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        self.server.documents.append(json.loads(body))
-        self.send_response(204)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving() as server:
+        yield server
 
 
 def steps(daemon: Daemon, clock: FakeClock, count: int) -> None:

@@ -16,6 +16,7 @@ from clore_host.errors import EXIT_UNAVAILABLE, describe
 from clore_host.facts import GpuNow, PriorState, WindowKey
 from clore_host.history import Connect, History, HistoryDamaged, HistoryError
 
+from ..tmpfs import fill_up, tmpfs
 from .factories import T0, A, fill
 
 
@@ -148,24 +149,12 @@ def test_a_transaction_a_failed_rollback_left_open_does_not_wedge_the_store(tmp_
         assert history.get_state("k") == 2
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 def test_opening_on_a_full_tmpfs_says_the_disk_is_full(tmp_path):
     # SQLite says "disk I/O error" when it cannot make its shared-memory file on a full disk.
-    mount = tmp_path / "state"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with tmpfs(tmp_path / "state", "256k") as mount:
         with History.open(mount / "history.db") as history:
             fill(history, T0, 10)
-        filler = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
-        try:
-            while True:
-                os.write(filler, b"x" * 4096)
-        except OSError:
-            pass
-        finally:
-            os.close(filler)
+        fill_up(mount / "filler")
         with pytest.raises(HistoryError, match="the disk is full") as info:
             History.open(mount / "history.db")
         assert f"free space in {mount}" in str(info.value)
@@ -173,8 +162,6 @@ def test_opening_on_a_full_tmpfs_says_the_disk_is_full(tmp_path):
         with History.open(mount / "history.db") as history:
             fill(history, T0 + 100, 10)
             assert history.coverage(T0 + 190) == 190
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 class NoSpaceConnection(sqlite3.Connection):
@@ -384,13 +371,8 @@ def test_a_new_file_has_no_host_table(tmp_path):
     assert "host" not in tables and {"raw", "change", "decision", "state"} <= tables
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 def test_a_read_only_remount_is_named(tmp_path):
-    mount = tmp_path / "state"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with tmpfs(tmp_path / "state", "256k") as mount:
         History.open(mount / "history.db").close()
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         with pytest.raises(HistoryError, match="is mounted read-only"):
@@ -398,5 +380,3 @@ def test_a_read_only_remount_is_named(tmp_path):
         subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
         with History.open(mount / "history.db") as history:
             fill(history, T0, 3)
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -9,8 +9,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
@@ -19,48 +17,17 @@ from clore_host.outputs.webhook import MAX_IN_FLIGHT, Webhook, change_payload, h
 from clore_host.policy import Policy, parse_policy
 from clore_host.testing import FakeClock
 
+from ..webhook_receiver import Receiver, serving
 from .conftest import cycle_result, make_facts
 
 TIMEOUT = 0.3
 SLACK = 0.5  # scheduling allowance on a loaded 2-core machine
 
 
-class Receiver(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, status: int = 204) -> None:
-        self.status = status
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.requests.append((self.path, headers, body))
-        self.send_response(self.server.status)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving() as server:
+        yield server
 
 
 @pytest.fixture
