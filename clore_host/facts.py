@@ -103,6 +103,21 @@ class LocalTime:
 
 
 @dataclass(frozen=True)
+class Unknown:
+    """Why an observed fact (market, costs) has no value this cycle, as data: a reason code
+    and the values it names, e.g. Unknown("too_few_peers", (3, 5)). The policy's catalogue
+    puts it into words (policy.catalogue.UNKNOWN_WORDS) where a plan is shown."""
+
+    reason: str
+    values: tuple[float | str, ...] = ()
+
+
+# An observed fact: its value (a number: a price per day for the whole server in the
+# server's currency, a count, a share, seconds) or why it is unknown.
+Observed = float | Unknown
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything a policy may look at, for one decision."""
 
@@ -117,6 +132,19 @@ class Facts:
     windows: Mapping[WindowKey, tuple[float | None, ...]] = field(default_factory=dict)
     idle_for: float | None = None  # seconds since any GPU last exceeded the idle threshold
     host: HostNow = HostNow()
+    # Facts observed in their own rooms (market.*, spot.*, cost.*, fx.*, tariff.*), by their
+    # catalogue name. A name absent is unknown too (its room was not read this cycle).
+    observed: Mapping[str, Observed] = field(default_factory=dict)
+
+    def number(self, name: str) -> float | None:
+        """An observed fact's value, or None when it is unknown."""
+        value = self.observed.get(name)
+        return None if value is None or isinstance(value, Unknown) else value
+
+    def why_unknown(self, name: str) -> Unknown | None:
+        """Why an observed fact is unknown (None: it is known, or was not observed)."""
+        value = self.observed.get(name)
+        return value if isinstance(value, Unknown) else None
 
 
 @dataclass(frozen=True)

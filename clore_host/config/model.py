@@ -8,46 +8,20 @@ string with units ("90s", "5m"); paths take a string.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
-from ..duration import format_duration, parse_duration
+from .costs import CostsSection, FeesSection, FxSection
+from .market import MarketSection
 from .paths import DEFAULT_API_TIMEOUT, DEFAULT_API_URL, DEFAULT_STATE_DIR, http_url_problem
-
-HOUR = 3600.0
-DAY = 86400.0
-
-
-def _seconds(*, least: float, most: float, why: str = "") -> Any:
-    """A duration in the config, from `least` to `most` seconds (`why`: the reason for the
-    least, said when a value is below it). A least of 0 allows 0."""
-
-    def parse(value: object) -> float:
-        try:
-            seconds = parse_duration(value)
-        except OverflowError:  # an integer too large for a float
-            raise ValueError("a duration must be a finite number of seconds") from None
-        if seconds < least:
-            raise ValueError(f"must be at least {_shown(least)}{why}")
-        if seconds > most:
-            raise ValueError(f"must be at most {format_duration(most)}")
-        return seconds
-
-    return BeforeValidator(parse)
-
-
-def _shown(seconds: float) -> str:
-    return f"{seconds:g}s" if seconds < 1 else format_duration(seconds)
-
+from .types import DAY, HOUR, FilePath, Section, seconds
 
 # The least of each kind of duration. Positive is not enough: `sample_interval = 1e-300`
 # would spin the daemon, a timeout of a microsecond fails every call.
@@ -58,37 +32,22 @@ RETENTION_LEAST = HOUR  # history.raw_retention, history.rollup_retention
 
 # More than an hour holds the writer lock for that long.
 Timeout = Annotated[
-    float, _seconds(least=TIMEOUT_LEAST, most=HOUR, why=": a shorter timeout fails every call")
+    float, seconds(least=TIMEOUT_LEAST, most=HOUR, why=": a shorter timeout fails every call")
 ]
 Interval = Annotated[
-    float, _seconds(least=SAMPLE_LEAST, most=DAY, why=": a shorter one would spin the daemon")
+    float, seconds(least=SAMPLE_LEAST, most=DAY, why=": a shorter one would spin the daemon")
 ]
 ReconcileInterval = Annotated[
     float,
-    _seconds(least=RECONCILE_LEAST, most=DAY, why=": a shorter one would spin the daemon"),
+    seconds(least=RECONCILE_LEAST, most=DAY, why=": a shorter one would spin the daemon"),
 ]
 Retention = Annotated[
     float,
-    _seconds(least=RETENTION_LEAST, most=3650 * DAY, why=": a shorter history answers no window"),
+    seconds(least=RETENTION_LEAST, most=3650 * DAY, why=": a shorter history answers no window"),
 ]
 # 0: no grace beyond the first empty reading. The first is always "GPUs unavailable" (one
 # reading cannot tell a hiccup from a loss); with 0, the next one reads every GPU missing.
-Grace = Annotated[float, _seconds(least=0.0, most=365 * DAY)]
-
-
-def _path(value: object) -> Path:
-    if isinstance(value, Path):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("expected a path (a string)")
-    if not value.strip():
-        raise ValueError("an empty path")
-    if "\x00" in value:
-        raise ValueError("a path cannot contain a NUL character")
-    return Path(value)
-
-
-FilePath = Annotated[Path, BeforeValidator(_path)]
+Grace = Annotated[float, seconds(least=0.0, most=365 * DAY)]
 
 
 def _http_url(value: object) -> object:
@@ -102,11 +61,7 @@ def _http_url(value: object) -> object:
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class ServerSection(_Section):
+class ServerSection(Section):
     name: str = Field(min_length=1)
     currency: Literal["bitcoin"] = (
         "bitcoin"  # the only currency set_server_settings' documented form prices
@@ -114,7 +69,7 @@ class ServerSection(_Section):
     expected_gpus: int = Field(default=1, ge=0, le=64)
 
 
-class ApiSection(_Section):
+class ApiSection(Section):
     base_url: str = DEFAULT_API_URL
     token_file: FilePath | None = None
     timeout: Timeout = DEFAULT_API_TIMEOUT
@@ -123,7 +78,7 @@ class ApiSection(_Section):
     allow_insecure: bool = False
 
 
-class GpuSection(_Section):
+class GpuSection(Section):
     backend: Literal["nvml", "fake"] = "nvml"
     scenario: FilePath | None = None
     call_timeout: Timeout = 5.0
@@ -141,15 +96,15 @@ class GpuSection(_Section):
         return self
 
 
-class PolicySection(_Section):
+class PolicySection(Section):
     path: FilePath = Path("/etc/clore-host/policies/default.toml")
 
 
-class StateSection(_Section):
+class StateSection(Section):
     dir: FilePath = DEFAULT_STATE_DIR
 
 
-class HistorySection(_Section):
+class HistorySection(Section):
     raw_retention: Retention = 48 * HOUR
     rollup_retention: Retention = 90 * DAY
 
@@ -161,25 +116,25 @@ class HistorySection(_Section):
         return self
 
 
-class AgentSection(_Section):
+class AgentSection(Section):
     sample_interval: Interval = 10.0
     reconcile_interval: ReconcileInterval = 300.0
     jitter: float = Field(default=0.1, ge=0, le=0.5)  # fraction of the reconcile interval
     backoff: Interval = 15.0  # first retry after a failure; doubles up to reconcile_interval
 
 
-class MetricsSection(_Section):
+class MetricsSection(Section):
     # "127.0.0.1:9876"; off when absent. Parsed where it is served (outputs.metrics), and by
     # `check` with the same parser.
     listen: str | None = None
 
 
-class WebhookSection(_Section):
+class WebhookSection(Section):
     url: HttpUrl | None = None  # checked again, as the webhook reads it, by `check`
     timeout: Timeout = 5.0
 
 
-class Config(_Section):
+class Config(Section):
     timezone: str = "UTC"
     server: ServerSection
     api: ApiSection = ApiSection()
@@ -190,6 +145,10 @@ class Config(_Section):
     agent: AgentSection = AgentSection()
     metrics: MetricsSection = MetricsSection()
     webhook: WebhookSection = WebhookSection()
+    market: MarketSection = MarketSection()
+    costs: CostsSection = CostsSection()
+    fees: FeesSection = FeesSection()
+    fx: FxSection = FxSection()
 
     @field_validator("timezone")
     @classmethod

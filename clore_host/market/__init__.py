@@ -1,0 +1,1 @@
+"""The market as `marketplace` and `spot_marketplace` show it (issue 15)."""
