@@ -16,6 +16,7 @@ from ..facts import (
     POWER_THROTTLE_REASONS,
     THERMAL_THROTTLE_REASONS,
     Facts,
+    Unknown,
     WindowKey,
 )
 from ._units import fmt_number, format_duration, format_price
@@ -72,11 +73,12 @@ class FactSpec:
     label: str = ""  # explanation text before the value, e.g. "idle for"
     words: tuple[str, str] = ("", "")  # bool facts: text when true, when false
     say_detail: Callable[[Detail], str] | None = None  # the detail in words
+    observed: bool = False  # observed in its own room (market, costs): Facts.observed
 
     def describe(self, value: Value | None, detail: Detail = ()) -> str:
-        """The fact's value as shown in a plan line."""
+        """The fact's value as shown in a plan line (no data: with why, when known)."""
         if value is None:
-            return f"{self.name} no data"
+            return f"{self.name} no data{_why_suffix(detail)}"
         if self.kind == "bool":
             if value and self.say_detail is not None:
                 return f"{self.words[0]}: {self.say_detail(detail)}"
@@ -194,6 +196,130 @@ def _spec(
 
 def _fixed(bound: BoundFact) -> Callable[[Thresholds], BoundFact]:
     return lambda _: bound
+
+
+# --- facts observed in their own rooms (market, costs) -----------------------------------
+
+# Why an observed fact is unknown (facts.Unknown), in words: reason -> words of its values.
+UNKNOWN_WORDS: dict[str, Callable[[tuple[float | str, ...]], str]] = {
+    "not_observed": lambda v: "not observed this cycle",
+    "not_configured": lambda v: f"{v[0]} not configured",
+    "too_few_peers": lambda v: f"{_n(v[0])} peers, need {_n(v[1])}",
+    "stale": lambda v: f"{_d(v[0])} old, at most {_d(v[1])}",
+    "unreadable": lambda v: f"{v[0]} unreadable",
+    "read_failed": lambda v: f"{v[0]} failed: {v[1]}",
+    "no_class": lambda v: f"this server's GPU class unknown: {v[0]}",
+    "not_listed": lambda v: "this server has no price to rank",
+    "no_offers": lambda v: "no active spot offers",
+    "rate_unknown": lambda v: f"{v[0]} rate unknown: {v[1]}",
+    "rate_rejected": lambda v: f"{v[0]} rate {v[1]} rejected: {v[2]}",
+    "power_unknown": lambda v: f"power unknown: {v[0]}",
+    "above_ceiling": lambda v: f"{_p(v[0])} above the ceiling {_p(v[1])}",
+}
+
+
+def _n(value: float | str) -> str:
+    return fmt_number(value) if isinstance(value, (int, float)) else str(value)
+
+
+def _d(value: float | str) -> str:
+    return format_duration(value) if isinstance(value, (int, float)) else str(value)
+
+
+def _p(value: float | str) -> str:
+    return format_price(value) if isinstance(value, (int, float)) else str(value)
+
+
+def unknown_words(unknown: Unknown) -> str:
+    """Why an observed fact is unknown, in words; a reason this table lacks is shown as data."""
+    say = UNKNOWN_WORDS.get(unknown.reason)
+    if say is not None:
+        try:
+            return say(unknown.values)
+        except (IndexError, TypeError, ValueError):
+            pass  # values not of the reason's shape: shown as they are
+    shown = ", ".join(_n(v) for v in unknown.values)
+    return f"{unknown.reason}: {shown}" if shown else unknown.reason
+
+
+def unknown_detail(facts: Facts, name: str) -> Detail:
+    """Why the observed fact `name` is unknown, as a FactSeen detail: (Unknown,) or ()."""
+    why = facts.why_unknown(name)
+    return (why,) if why is not None else ()
+
+
+def _why_suffix(detail: Detail) -> str:
+    if len(detail) == 1 and isinstance(detail[0], Unknown):
+        return f" ({unknown_words(detail[0])})"
+    return ""
+
+
+def _observed(name: str, kind: Kind, doc: str, label: str) -> FactSpec:
+    def read(facts: Facts) -> float | None:
+        return facts.number(name)
+
+    return FactSpec(name, kind, doc, _fixed(BoundFact(read)), label, observed=True)
+
+
+_PERCENTILES = ("p10", "p25", "p50", "p75", "p90")
+OBSERVED_FACTS: tuple[FactSpec, ...] = (
+    _observed(
+        "market.peers",
+        "count",
+        "distinct owners of servers of this class counted in the market statistics",
+        "market peers",
+    ),
+    *(
+        _observed(
+            f"market.{kind}.{p}",
+            "price",
+            f"the peers' {words} price, {p[1:]}th percentile (per day, this server's GPU count)",
+            f"market {words} {p}",
+        )
+        for kind, words in (("on_demand", "on-demand"), ("spot", "spot"))
+        for p in _PERCENTILES
+    ),
+    _observed(
+        "market.rented_share",
+        "number",
+        "the share of peers rented, 0 to 1 (each owner weighing the same)",
+        "market rented share",
+    ),
+    _observed(
+        "market.rank",
+        "number",
+        "this server's on-demand price as a percentile among its peers, 0 to 100",
+        "market rank",
+    ),
+    _observed("market.age", "duration", "how old the market summary is", "market summary age"),
+    _observed("spot.offers", "count", "active spot offers on this server", "spot offers"),
+    _observed("spot.best_bid", "price", "the best active spot bid on this server", "best bid"),
+    _observed(
+        "cost.per_day",
+        "price",
+        "what the rig costs a day (power over the horizon, fixed costs), listing currency",
+        "cost per day",
+    ),
+    _observed(
+        "cost.floor.on_demand",
+        "price",
+        "the on-demand price that nets cost.per_day after the host fees",
+        "on-demand cost floor",
+    ),
+    _observed(
+        "cost.floor.spot",
+        "price",
+        "the spot price that nets cost.per_day after the host fees",
+        "spot cost floor",
+    ),
+    _observed("cost.power_w", "number", "the power figure the cost is based on, W", "power W"),
+    _observed("fx.bitcoin_usd", "number", "the bitcoin to USD rate in use", "BTC/USD"),
+    _observed("fx.clore_usd", "number", "the CLORE to USD rate in use", "CLORE/USD"),
+    _observed("fx.eur_usd", "number", "the EUR to USD rate in use", "EUR/USD"),
+    _observed(
+        "tariff.now", "number", "the electricity price per kWh now, in its currency", "tariff"
+    ),
+)
 
 
 FACTS: dict[str, FactSpec] = {
@@ -350,6 +476,7 @@ FACTS: dict[str, FactSpec] = {
             'local weekday, "mon".."sun" (or 0 = Monday .. 6 = Sunday)',
             lambda f: f.local.weekday,
         ),
+        *OBSERVED_FACTS,
     )
 }
 
@@ -365,6 +492,8 @@ __all__ = [
     "FACTS",
     "GPU_METRICS",
     "GPU_SELECTORS",
+    "OBSERVED_FACTS",
+    "UNKNOWN_WORDS",
     "WEEKDAYS",
     "BoundFact",
     "Detail",
@@ -374,4 +503,6 @@ __all__ = [
     "Value",
     "format_value",
     "gpu_values",
+    "unknown_detail",
+    "unknown_words",
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..facts import SETTING_FIELDS, Facts, WindowKey
-from .catalogue import FACTS, Thresholds, gpu_values
+from .catalogue import FACTS, Reader, Thresholds, gpu_values, unknown_detail
 from .plan import FactSeen, MetricSeen, Seen
 from .schema import PRICE_FIELDS, Condition, Policy, PriceAction, Rule
 
@@ -81,11 +81,13 @@ class Node:
 
 
 class _FactNode(Node):
-    __slots__ = ("detail", "name", "pred", "read")
+    __slots__ = ("detail", "name", "observed", "pred", "read")
 
     def __init__(self, name: str, op: str, value: Any, thresholds: Thresholds) -> None:
-        bound = FACTS[name].bind(thresholds)
+        spec = FACTS[name]
+        bound = spec.bind(thresholds)
         self.name = name
+        self.observed = spec.observed
         self.read = bound.read
         self.detail = bound.detail
         self.pred = _predicate(op, value)
@@ -101,7 +103,8 @@ class _FactNode(Node):
 
     def unknown(self, facts: Facts, out: list[Seen]) -> None:
         if self.read(facts) is None:
-            out.append(FactSeen(self.name, None))
+            why = unknown_detail(facts, self.name) if self.observed else ()
+            out.append(FactSeen(self.name, None, why))
 
 
 class _MetricNode(Node):
@@ -215,7 +218,8 @@ class PriceStep:
     field: str
     kind: Literal["set", "scale", "step", "relative"]
     number: float
-    other: str = ""
+    other: str = ""  # relative: the other price ("on_demand", "spot") or a price fact
+    read: Reader | None = None  # relative to a fact: its reader (None: the other price)
 
 
 @dataclass(frozen=True)
@@ -253,7 +257,9 @@ def _compile_rule(rule: Rule, thresholds: Thresholds) -> CompiledRule:
         elif action.step is not None:
             direct.append(PriceStep(field, "step", 1 + action.step / 100))
         elif action.relative_to is not None and action.factor is not None:
-            relative.append(PriceStep(field, "relative", action.factor, action.relative_to))
+            other = action.relative_to
+            read = None if other in PRICE_FIELDS else FACTS[other].bind(thresholds).read
+            relative.append(PriceStep(field, "relative", action.factor, other, read))
     return CompiledRule(
         name=rule.name,
         node=None if rule.when is None else compile_condition(rule.when, thresholds),

@@ -2,8 +2,10 @@
 
 Composition: rules apply in file order; each action works on the target built so far (two
 `scale` rules multiply; a later `set` replaces an earlier one). Within one rule, direct
-actions run before `relative_to`, so `relative_to` sees this rule's other price. A matching
-rule with `stop = true` ends evaluation. The proposal is raw: the rails come in guard().
+actions run before `relative_to`, so `relative_to` sees this rule's other price. A rule may
+also follow a price fact (`relative_to = "market.on_demand.p50"`): while that fact is unknown,
+the rule is skipped, as for an unknown fact in its `when`. A matching rule with `stop = true`
+ends evaluation. The proposal is raw: the rails come in guard().
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..facts import SETTING_FIELDS, Facts, Settings
+from .catalogue import unknown_detail
 from .compile import CompiledRule, compiled
-from .plan import RuleReason, RuleSkipped, Seen
+from .plan import FactSeen, RuleReason, RuleSkipped, Seen
 from .schema import Policy
 
 
@@ -33,6 +36,11 @@ def _reason(rule: CompiledRule, facts: Facts) -> RuleReason:
     seen: list[Seen] = []
     rule.node.describe(facts, seen)
     return RuleReason(rule.name, tuple(seen))
+
+
+def _price(value: object) -> float | None:
+    """A price fact's value (None: unknown)."""
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def decide(policy: Policy, facts: Facts) -> Proposal:
@@ -55,12 +63,32 @@ def decide(policy: Policy, facts: Facts) -> Proposal:
             continue
         if not matched:
             continue
+        # A price to follow that is unknown (the market not read, too few peers) skips the
+        # whole rule, as an unknown fact in its `when` would.
+        followed = {s.other: _price(s.read(facts)) for s in rule.prices if s.read is not None}
+        if any(value is None for value in followed.values()):
+            note = RuleSkipped(
+                rule.name,
+                tuple(
+                    FactSeen(name, None, unknown_detail(facts, name))
+                    for name, value in followed.items()
+                    if value is None
+                ),
+            )
+            for field in rule.fields:
+                skipped[field].append(note)
+            continue
         reason = _reason(rule, facts)
+        if followed:
+            seen = tuple(FactSeen(name, value) for name, value in followed.items())
+            reason = RuleReason(reason.rule, (*reason.why, *seen))
         for step in rule.prices:
             if step.kind == "set":
                 prices[step.field] = step.number
             elif step.kind == "relative":
-                prices[step.field] = prices[step.other] * step.number
+                base = followed[step.other] if step.read is not None else prices[step.other]
+                assert base is not None  # unknown ones skipped the rule above
+                prices[step.field] = base * step.number
             else:  # scale, and step (stored as a factor)
                 prices[step.field] *= step.number
         if rule.availability is not None:

@@ -13,6 +13,12 @@ itself: a price a rule moved is rounded to the nearest unit within the floor, th
 one step (the rails' bounds are whole units, see schema.PriceBounds), and the deadband and
 minimum interval judge the rounded price; a price a write carries unmoved is rounded too.
 
+The cost floor (`rails.cost_floor`, off unless given): each price's floor is the higher of
+its static floor and its `cost.floor.*` fact plus the margin, rounded up to a whole unit. A
+price below it is raised at once, whether or not a rule touched it (never rent at a loss). A
+cost floor above the ceiling blocks the plan. While the cost floor is unknown (no exchange
+rate, no power figure), no price moves down (down to its ceiling excepted); increases may.
+
 Records stamped in the future (the clock jumped ahead and came back) block the plan until
 that time passes; only an `even_if_rented` fault rule's availability = false goes through
 meanwhile (taking a server off is safe), and nothing else.
@@ -21,9 +27,10 @@ meanwhile (taking a server off is safe), and nothing else.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
-from ..facts import GPU_METRICS, RENTAL_STATUSES, Facts, PriorState, Settings
+from ..facts import GPU_METRICS, RENTAL_STATUSES, Facts, PriorState, Settings, Unknown
 from ._units import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -52,22 +59,28 @@ def guard(policy: Policy, facts: Facts, prior: PriorState, proposal: Proposal) -
     if problem is not None:
         return unchanged_plan(facts.current, problem)
     rails = policy.rails
+    floors = {name: _floor(rails, name, facts) for name in PRICE_FIELDS}
+    for floor in floors.values():
+        if floor.blocked is not None:
+            return unchanged_plan(facts.current, floor.blocked)
+    bounds = {name: floor.bounds for name, floor in floors.items()}
     future = _future(facts, prior)
     if future is not None:
-        return _fault_off_only(rails, facts, proposal, future)
+        return _fault_off_only(rails, bounds, facts, proposal, future)
     current = facts.current
     fields: dict[str, FieldPlan] = {}
     prices: dict[str, float] = {}
     for name in PRICE_FIELDS:
         now_price: float = getattr(current, name)
+        floor = floors[name]
         rules = proposal.rule_reasons[name]
-        prices[name], clamps = (
-            _price(
-                rails, rails.bounds(name), now_price, getattr(proposal.target, name), facts, prior
-            )
-            if rules
-            else (now_price, ())
-        )
+        # A price below the cost floor is raised though no rule touched it: never rent at a loss.
+        below_cost = floor.cost is not None and now_price < floor.cost
+        if rules or below_cost:
+            proposed = getattr(proposal.target, name) if rules else now_price
+            prices[name], clamps = _price(rails, floor, now_price, proposed, facts, prior)
+        else:
+            prices[name], clamps = now_price, ()
         fields[name] = FieldPlan(
             name, now_price, prices[name], rules, clamps, proposal.skipped_rules[name]
         )
@@ -78,11 +91,58 @@ def guard(policy: Policy, facts: Facts, prior: PriorState, proposal: Proposal) -
         prices["on_demand"], prices["spot"], bool(availability.target), int(mrl.target)
     )
     if target != current:
-        target = _carried_within_rails(rails, target, fields)
+        target = _carried_within_rails(rails, bounds, target, fields)
     return Plan(current, target, fields)
 
 
-def _fault_off_only(rails: Rails, facts: Facts, proposal: Proposal, until: float) -> Plan:
+@dataclass(frozen=True)
+class _Floor:
+    """One price's floor this cycle: the static floor, or the cost floor when higher."""
+
+    bounds: PriceBounds  # the effective floor and the ceiling
+    cost: float | None = None  # the cost floor with its margin, when known
+    raised: RailReason | None = None  # cost_floor: the cost floor is the effective floor
+    unknown: RailReason | None = None  # cost_floor_unknown: no move down
+    blocked: str | None = None  # the cost floor lies above the ceiling
+
+
+def _floor(rails: Rails, name: str, facts: Facts) -> _Floor:
+    """The effective floor of one price: the higher of the static floor and the cost floor
+    (`cost.floor.<name>` plus the rail's margin, rounded up to a whole unit)."""
+    bounds = rails.bounds(name)
+    if rails.cost_floor is None:
+        return _Floor(bounds)
+    fact = f"cost.floor.{name}"
+    cost = facts.number(fact)
+    if cost is None or not (math.isfinite(cost) and cost > 0):
+        why = facts.why_unknown(fact) or Unknown("not_observed")
+        return _Floor(bounds, unknown=RailReason("cost_floor_unknown", (), why))
+    margin = rails.cost_floor.margin
+    # Rounded up: a floor a unit below the cost would rent at a loss.
+    gross = unit_price(price_units(cost * (1 + margin / 100), ROUND_CEILING))
+    if gross > bounds.ceiling:
+        return _Floor(
+            bounds,
+            blocked=(
+                f"the cost floor for {name} {format_price(gross)} (cost {format_price(cost)} "
+                f"+ margin {fmt_number(margin)}%) is above the ceiling "
+                f"{format_price(bounds.ceiling)}: no price would cover the cost; raise "
+                f"rails.{name}.ceiling or check [costs]"
+            ),
+        )
+    if gross <= bounds.floor:
+        return _Floor(bounds, cost=gross)
+    raised = PriceBounds.model_construct(floor=gross, ceiling=bounds.ceiling)
+    return _Floor(raised, cost=gross, raised=RailReason("cost_floor", (gross, cost, margin)))
+
+
+def _fault_off_only(
+    rails: Rails,
+    bounds: dict[str, PriceBounds],
+    facts: Facts,
+    proposal: Proposal,
+    until: float,
+) -> Plan:
     """Records lie in the future, until `until`: the plan is blocked, unless an
     even_if_rented rule takes the server off, which goes through alone: every other field is
     held as it is (a write carries it, within the rails and in whole units)."""
@@ -101,16 +161,19 @@ def _fault_off_only(rails: Rails, facts: Facts, proposal: Proposal, until: float
     fields["availability"] = FieldPlan(
         "availability", True, False, rules, (), proposal.skipped_rules["availability"]
     )
-    target = _carried_within_rails(rails, current._replace(availability=False), fields)
+    target = _carried_within_rails(rails, bounds, current._replace(availability=False), fields)
     return Plan(current, target, fields)
 
 
-def _carried_within_rails(rails: Rails, target: Settings, fields: dict[str, FieldPlan]) -> Settings:
+def _carried_within_rails(
+    rails: Rails, bounds: dict[str, PriceBounds], target: Settings, fields: dict[str, FieldPlan]
+) -> Settings:
     """Bring the fields a write will carry unmoved inside the rails (a rule's target is
     within them already), and every price it carries to a whole unit of the currency
-    (updates `fields`)."""
+    (updates `fields`). `bounds`: each price's effective floor (the cost floor when higher)
+    and ceiling."""
     edges: dict[str, tuple[float, float]] = {
-        name: (rails.bounds(name).floor, rails.bounds(name).ceiling) for name in PRICE_FIELDS
+        name: (bounds[name].floor, bounds[name].ceiling) for name in PRICE_FIELDS
     }
     edges["mrl"] = (rails.mrl.min, rails.mrl.max)
     for name, (low, high) in edges.items():
@@ -144,6 +207,26 @@ def _whole(price: float) -> float:
 
 
 def _price(
+    rails: Rails,
+    limits: _Floor,
+    current: float,
+    proposed: float,
+    facts: Facts,
+    prior: PriorState,
+) -> tuple[float, tuple[RailReason, ...]]:
+    price, clamps = _railed_price(rails, limits.bounds, current, proposed, facts, prior)
+    if limits.raised is not None and price == limits.bounds.floor and price != proposed:
+        # The cost floor, not the static floor, held the price up: say so.
+        clamps = (*(c for c in clamps if c.rail != "floor"), limits.raised)
+    # The cost floor is unknown: no move down (a price above its ceiling still comes down
+    # to it, and no further: the ceiling is the provider's own rail).
+    lowest = min(current, limits.bounds.ceiling)
+    if limits.unknown is not None and price < lowest:
+        return lowest, (*clamps, limits.unknown)
+    return price, clamps
+
+
+def _railed_price(
     rails: Rails,
     bounds: PriceBounds,
     current: float,

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..facts import SETTING_FIELDS, Settings
+from ..facts import SETTING_FIELDS, Settings, Unknown
 from ._units import UNIT, fmt_number, format_duration, format_price, format_time
-from .catalogue import FACTS, Detail, Value
+from .catalogue import FACTS, Detail, Value, unknown_words
 
 FieldValue = float | bool | int
 
@@ -46,11 +46,20 @@ class FactSeen:
     def words(self) -> str:
         return FACTS[self.fact].describe(self.value, self.detail)
 
+    def missing_words(self) -> str:
+        """The fact as a skipped rule names it: with why it has no data, when known."""
+        if len(self.detail) == 1 and isinstance(self.detail[0], Unknown):
+            return f"{self.fact} ({unknown_words(self.detail[0])})"
+        return self.fact
+
     def to_dict(self) -> dict[str, Any]:
+        detail: Any = self.detail
+        if len(detail) == 1 and isinstance(detail[0], Unknown):
+            detail = {"unknown": {"reason": detail[0].reason, "values": list(detail[0].values)}}
         return {
             "fact": self.fact,
             "value": _json_value(self.value),
-            "detail": _json_value(self.detail),
+            "detail": _json_value(detail),
         }
 
 
@@ -77,6 +86,9 @@ class MetricSeen:
     def words(self) -> str:
         shown = ", ".join("no data" if v is None else fmt_number(v) for v in self.values)
         return f"{self.name}: {shown or 'no data'}"
+
+    def missing_words(self) -> str:
+        return self.name
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,7 +130,7 @@ class RuleSkipped:
     missing: tuple[Seen, ...]
 
     def words(self) -> str:
-        names = ", ".join(dict.fromkeys(s.name for s in self.missing))
+        names = ", ".join(dict.fromkeys(s.missing_words() for s in self.missing))
         return f'rule "{self.rule}" skipped (no data: {names})'
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,7 +149,11 @@ class RuleSkipped:
 #   carried (edge): a field no rule moved, outside the rails, brought to the edge by a write
 #   rounded (price): a price with more decimals than the currency, rounded for a write
 #   future (time): held while history records a change after now (the clock went back)
+#   cost_floor (floor, cost floor fact, margin %): raised to the cost floor plus its margin
+#   cost_floor_unknown () + unknown: a move down held while the cost floor is unknown
 RailName = Literal[
+    "cost_floor",
+    "cost_floor_unknown",
     "floor",
     "ceiling",
     "range",
@@ -160,11 +176,20 @@ class RailReason:
 
     rail: RailName
     why: tuple[float, ...] = ()
+    unknown: Unknown | None = None  # cost_floor_unknown: why the cost floor is unknown
 
     def words(self, field: str) -> str:
         """The reason as the plan line for `field` shows it."""
         why = self.why
         rail = self.rail
+        if rail == "cost_floor":
+            return (
+                f"raised to the cost floor {format_price(why[0])} (cost "
+                f"{format_price(why[1])} + margin {fmt_number(why[2])}%)"
+            )
+        if rail == "cost_floor_unknown":
+            because = f": {unknown_words(self.unknown)}" if self.unknown is not None else ""
+            return f"held: no price moves down while the cost floor is unknown{because}"
         if rail in ("floor", "ceiling"):
             return f"clamped to {rail} {format_price(why[0])}"
         if rail == "range":
@@ -203,7 +228,10 @@ class RailReason:
         return f"outside the rails, brought to {edge}: this write carries it"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rail": self.rail, "why": _json_value(self.why)}
+        out = {"rail": self.rail, "why": _json_value(self.why)}
+        if self.unknown is not None:
+            out["unknown"] = {"reason": self.unknown.reason, "values": list(self.unknown.values)}
+        return out
 
 
 # --- the plan ----------------------------------------------------------------------------

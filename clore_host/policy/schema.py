@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -55,6 +55,10 @@ from .catalogue import (
 )
 
 PRICE_FIELDS: tuple[str, ...] = ("on_demand", "spot")
+# The price facts an action may be relative to, besides the other price.
+RELATIVE_FACTS: tuple[str, ...] = tuple(
+    name for name, spec in FACTS.items() if spec.kind == "price" and name not in PRICE_FIELDS
+)
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Percent = Annotated[float, BeforeValidator(parse_percent)]
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
@@ -124,6 +128,12 @@ class Condition(BaseModel):
         for child in (*(self.all_ or ()), *(self.any_ or ()), *((self.not_,) if self.not_ else ())):
             keys |= child.window_keys()
         return keys
+
+    def fact_names(self) -> set[str]:
+        names = {self.fact} if self.fact is not None else set()
+        for child in (*(self.all_ or ()), *(self.any_ or ()), *((self.not_,) if self.not_ else ())):
+            names |= child.fact_names()
+        return names
 
 
 # --- validation -------------------------------------------------------------------------
@@ -420,6 +430,14 @@ class MrlBounds(_Model):
         return self
 
 
+class CostFloor(_Model):
+    """The cost floor rail: no price below what nets the rig's cost (the `cost.floor.*`
+    facts, after each rental kind's host fee) plus `margin`. While the cost floor is
+    unknown (no exchange rate, no power figure), no price moves down."""
+
+    margin: Percent = Field(default=0.0, ge=0, le=1000)
+
+
 class Rails(_Model):
     """Limits no rule can break. Floors and ceilings have no default: they depend on the rig."""
 
@@ -430,6 +448,7 @@ class Rails(_Model):
     deadband: Percent = Field(default=1.0, ge=0, lt=50)
     availability_hold: Duration = 1800.0
     mrl: MrlBounds = MrlBounds()
+    cost_floor: CostFloor | None = None  # off unless given
 
     def bounds(self, field: str) -> PriceBounds:
         return self.on_demand if field == "on_demand" else self.spot
@@ -444,8 +463,22 @@ class PriceAction(_Model):
     set_: Number | None = Field(default=None, alias="set", gt=0)
     scale: Number | None = Field(default=None, gt=0)
     step: Percent | None = Field(default=None, gt=-100)
-    relative_to: Literal["on_demand", "spot"] | None = None
+    # The other price, or a price fact ("market.on_demand.p50", "cost.floor.spot", ...).
+    relative_to: str | None = None
     factor: Number | None = Field(default=None, gt=0)
+
+    @field_validator("relative_to")
+    @classmethod
+    def _price_to_follow(cls, value: str | None) -> str | None:
+        if value is None or value in PRICE_FIELDS:
+            return value
+        spec = FACTS.get(value)
+        if spec is None or spec.kind != "price":
+            prices = ", ".join(f'"{n}"' for n in RELATIVE_FACTS)
+            raise ValueError(
+                f'{value!r} is not a price to follow: use "on_demand", "spot" or one of {prices}'
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_action(self) -> PriceAction:
@@ -489,8 +522,8 @@ class Then(_Model):
         if (
             self.on_demand is not None
             and self.spot is not None
-            and self.on_demand.relative_to
-            and self.spot.relative_to
+            and self.on_demand.relative_to == "spot"
+            and self.spot.relative_to == "on_demand"
         ):
             problems.append((("spot", "relative_to"), "both prices relative to each other"))
         if problems:
@@ -616,6 +649,21 @@ class Policy(_Model):
                 keys |= rule.when.window_keys()
         return frozenset(keys)
 
+    def fact_names(self) -> frozenset[str]:
+        """Every catalogue fact the policy reads: in conditions, in relative_to, and the
+        cost floors when the cost floor rail is on (the agent observes only what is read)."""
+        names: set[str] = set()
+        for rule in self.rules:
+            if rule.when is not None:
+                names |= rule.when.fact_names()
+            for field in PRICE_FIELDS:
+                action: PriceAction | None = getattr(rule.then, field)
+                if action is not None and action.relative_to is not None:
+                    names.add(action.relative_to)
+        if self.rails.cost_floor is not None:
+            names |= {f"cost.floor.{field}" for field in PRICE_FIELDS}
+        return frozenset(names - set(PRICE_FIELDS))
+
     def digest(self) -> str:
         """A short hash of the normalised policy (durations in seconds, percents as numbers)."""
         data = self.model_dump(mode="json", by_alias=True)
@@ -674,7 +722,9 @@ def _issues(exc: ValidationError) -> Sequence[Issue]:
 __all__ = [
     "OPS_BY_KIND",
     "PRICE_FIELDS",
+    "RELATIVE_FACTS",
     "Condition",
+    "CostFloor",
     "Policy",
     "PriceAction",
     "PriceBounds",

@@ -9,6 +9,7 @@ import pytest
 
 from clore_host.facts import Facts, GpuNow, HostNow, PriorState, Settings, WindowKey
 from clore_host.policy import FACTS, Thresholds, compiled, decide
+from clore_host.policy.catalogue import OBSERVED_FACTS
 
 from .factories import make_facts, make_policy
 
@@ -144,6 +145,8 @@ def test_every_catalogue_fact_is_exercised() -> None:
         "overheating", "thermal_throttle", "power_throttle", "ecc_errors", "host.cpu_percent",
         "host.load1", "host.mem_percent", "host.disk_free_mib", "host.uptime", "hour", "weekday",
     }  # fmt: skip
+    # The facts observed in their own rooms: each in test_observed.py.
+    tested |= {spec.name for spec in OBSERVED_FACTS}
     assert set(FACTS) == tested
 
 
