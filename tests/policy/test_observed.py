@@ -262,9 +262,9 @@ def _with_cost_floor(case: Case, margin: str) -> Any:
     return parse_policy(data)
 
 
-def _cost_floor(case: Case, draw: st.DrawFn, field: str) -> float:
-    bounds = case.data["rails"][field]
-    u = draw(st.integers(0, 1300)) / 1000  # up to 30 % above the ceiling: sometimes blocks
+def _cost_floor(case: Case, data: st.DataObject, field: str) -> float:
+    bounds: dict[str, float] = case.data["rails"][field]
+    u = data.draw(st.integers(0, 1300)) / 1000  # up to 30 % above the ceiling: sometimes blocks
     return max(1e-8, round(bounds["floor"] * 0.5 + u * (bounds["ceiling"] - bounds["floor"]), 8))
 
 
@@ -273,7 +273,7 @@ def _cost_floor(case: Case, draw: st.DrawFn, field: str) -> float:
 def test_no_plan_carries_a_price_below_the_cost_floor(
     case: Case, margin: str, data: st.DataObject
 ) -> None:
-    costs = {f"cost.floor.{f}": _cost_floor(case, data.draw, f) for f in ("on_demand", "spot")}
+    costs = {f"cost.floor.{f}": _cost_floor(case, data, f) for f in ("on_demand", "spot")}
     facts = replace(case.facts, observed=costs)
     policy = _with_cost_floor(case, margin)
     plan = make_plan(policy, facts, case.prior)
