@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -14,8 +15,10 @@ from pydantic import BaseModel, ValidationError
 
 from ..clock import Clock
 from ..issues import format_location
-from .connection import Connection, Request, server_config_request
+from .connection import Answer, Connection, Request, server_config_request
 from .errors import (
+    ApiTimeout,
+    ApiUnreachable,
     CloreError,
     DatabaseError,
     HttpStatusError,
@@ -38,12 +41,14 @@ from .models import (
     SetSpotPrice,
     SpotMarketplaceResponse,
     WalletsResponse,
+    read_marketplace,
 )
 from .token import Token
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 OnResponse = Callable[[str, str], None]
 
 BACKOFF_BASE = 1.0  # seconds before the first retry; doubles each time
@@ -163,8 +168,11 @@ class CloreClient:
             )
         return answer
 
-    def marketplace(self) -> MarketplaceResponse:
-        return self._call(Request("marketplace"), MarketplaceResponse)
+    def marketplace(self, currency: str = "bitcoin") -> MarketplaceResponse:
+        """Every public server, each reduced as it is parsed to what the market reads, with
+        its prices in `currency` (models.read_marketplace): the answer is megabytes."""
+        read = functools.partial(read_marketplace, currency=currency, scrub=self._scrub_kept)
+        return self._call_raw(Request("marketplace"), read)
 
     def my_orders(self, return_completed: bool = False) -> MyOrdersResponse:
         params = {"return_completed": "true"} if return_completed else None
@@ -198,11 +206,17 @@ class CloreClient:
     # -- machinery ------------------------------------------------------------------------
 
     def _call(self, request: Request, model: type[M], *, retry: bool = True) -> M:
+        return self._retrying(request, lambda r: self._attempt(r, model), retry=retry)
+
+    def _retrying(
+        self, request: Request, attempt_once: Callable[[Request], R], *, retry: bool = True
+    ) -> R:
+        """attempt_once(request), retried as far as `retry` and the error allow."""
         attempts = 1 + (self._retries if retry else 0)
         in_doubt = False  # an earlier attempt may have been carried out (its answer was lost)
         for attempt in range(attempts):
             try:
-                return self._attempt(request, model)
+                return attempt_once(request)
             except CloreError as exc:
                 # The error raised is the last attempt's; what it says of that attempt says
                 # nothing of the ones before it.
@@ -228,6 +242,44 @@ class CloreClient:
         if isinstance(result, CloreError):
             raise result
         return parsed
+
+    def _call_raw(self, request: Request, read: Callable[[bytes], R | None]) -> R:
+        """_call for an answer read from its raw bytes by `read` (None: not a successful
+        answer, which the connection then interprets as it does any other)."""
+        return self._retrying(request, lambda r: self._attempt_raw(r, read))
+
+    def _attempt_raw(self, request: Request, read: Callable[[bytes], R | None]) -> R:
+        """One HTTP attempt, its body read by `read` straight from the bytes.
+
+        The connection's exchange() parses a whole answer into dicts and copies it to redact
+        the token; for a megabyte answer that is several times what is kept. The request is
+        sent the same way, through the shared rate limiter and under the same deadline.
+        """
+        connection = self._connection
+        endpoint = request.endpoint
+        answer: Answer | None = None
+        try:
+            with connection._limiter.slot(order=False):
+                response = connection._send(request)
+        except (ApiTimeout, ApiUnreachable) as exc:
+            answer = Answer("timeout" if isinstance(exc, ApiTimeout) else "unreachable", exc)
+        if answer is None and 200 <= response.status_code < 300:
+            try:
+                parsed = read(response.content)
+            except MalformedResponse as exc:
+                answer = Answer("malformed", exc)
+            else:
+                if parsed is not None:
+                    self._report(endpoint, "0")
+                    return parsed
+        if answer is None:  # an error status, or a body that is no successful answer
+            answer = connection._interpret(endpoint, response)
+            if not isinstance(answer.result, CloreError):  # a success `read` could not read
+                shape = MalformedResponse(endpoint, "unexpected response shape")
+                answer = Answer("malformed", shape)
+        self._report(endpoint, answer.outcome)
+        assert isinstance(answer.result, CloreError)
+        raise answer.result
 
     def _shape_problem(self, endpoint: str, exc: ValidationError) -> MalformedResponse:
         """The first thing wrong with an answer: where, what it holds, what was due. A value
@@ -270,6 +322,12 @@ class CloreClient:
             text = repr(value)
         text = self._scrub(text)
         return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 3] + "..."
+
+    def _scrub_kept(self, text: str) -> str:
+        """A string kept from an answer read raw, without the token (as the connection
+        redacts every string of the answers it parses)."""
+        secret = self._connection.token.reveal()
+        return text.replace(secret, SCRUBBED) if secret in text else text
 
     def _scrub(self, text: str) -> str:
         """`text` without the token: as it is, and as JSON or repr() escape it."""

@@ -13,8 +13,11 @@ their prices go on the wire in whole units of the currency, in fixed point (see 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple, TypeGuard
 
 from pydantic import (
     AfterValidator,
@@ -29,7 +32,8 @@ from pydantic import (
     model_validator,
 )
 
-from ..money import PRICE_DECIMALS, price_units
+from ..money import MAX_PRICE, PRICE_DECIMALS, price_units
+from .errors import MalformedResponse
 
 # Prices by currency, as the service sends them: each value as JSON gave it (a number for the
 # currencies it implements; null, a string, anything, for the others). Read one as a price
@@ -118,6 +122,7 @@ class ServerConfig(_Response):
     specs: Specs | None = None
     background_job: dict[str, Any] | None = None
     availability: StrictBool | None = None  # undocumented; the live service may send it
+    gpu_array: Any = None  # undocumented: the GPUs' names (market.gpu_class reads it strictly)
 
     def is_available(self) -> bool | None:
         """Whether the server can be rented: `availability` if sent, else from `visibility`
@@ -134,26 +139,158 @@ class ServerConfigResponse(_Response):
 
 
 # -- marketplace ----------------------------------------------------------------------------
+# The answer is megabytes (thousands of servers, each with its specs): it is read from the raw
+# bytes by read_marketplace, each server reduced to a MarketListing as the JSON parser builds
+# it, so no more than one server's objects are alive at a time besides the small listings.
 
 
-class MarketPrice(_Response):
-    on_demand: Prices | None = None
-    spot: Prices | None = None
+class MarketListing(NamedTuple):
+    """One public server as the market room reads it, every field of its JSON type."""
 
-
-class MarketServer(_Response):
     id: int
-    owner: int | None = None
-    mrl: int | None = None  # hours
-    price: MarketPrice | None = None
-    rented: bool | None = None
-    specs: Specs | None = None
+    owner: int
+    gpu: str | None  # specs.gpu as sent, e.g. "2x NVIDIA GeForce RTX 4090" (None: absent,
+    # and gpu_array sent instead)
+    gpu_array: tuple[str, ...] | None  # the GPUs' names where the service sends them
+    on_demand: float | None  # per day, in the currency asked for; None: no usable price
+    spot: float | None  # the minimum spot price, likewise
+    rented: bool | None  # None: not said
+    online: bool | None  # None: not said
 
 
-class MarketplaceResponse(_Response):
-    code: int
-    servers: list[MarketServer] = []
-    my_servers: list[int] = []
+@dataclass(frozen=True)
+class MarketplaceResponse:
+    """The `marketplace` answer, reduced: its listings, the account's own server ids, and the
+    listings left out as unreadable, counted by the first field found wrong."""
+
+    servers: tuple[MarketListing, ...]
+    my_servers: frozenset[int]
+    unreadable: Mapping[str, int] = field(default_factory=dict)
+
+
+class _Unreadable(NamedTuple):
+    """A server object the reducer could not read: which field was wrong."""
+
+    field: str
+
+
+_GPU_NAMES_MAX = 64  # names in one server's gpu_array; more is not a server's
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _price(prices: object, currency: str) -> float | None:
+    """The price in `currency` from a map of prices: a positive, finite JSON number no
+    larger than MAX_PRICE, never a string or a bool; else None."""
+    if type(prices) is not dict:
+        return None
+    value = prices.get(currency)
+    if isinstance(value, float):
+        return value if 0.0 < value <= MAX_PRICE else None  # NaN fails both comparisons
+    if _is_int(value):
+        return float(value) if 0 < value <= MAX_PRICE else None
+    return None
+
+
+def _names(value: object, scrub: Callable[[str], str]) -> tuple[str, ...] | None:
+    """gpu_array's names, nested lists flattened; None when it is not a list of strings."""
+    if type(value) is not list:
+        return None
+    out: list[str] = []
+    stack = [iter(value)]
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif type(item) is str:
+            out.append(scrub(item))
+        elif type(item) is list and len(stack) < 4:
+            stack.append(iter(item))
+        else:
+            return None
+        if len(out) > _GPU_NAMES_MAX:
+            return None
+    return tuple(out) if out else None
+
+
+_END = object()
+
+
+def _listing_reducer(currency: str, scrub: Callable[[str], str]) -> Callable[[dict[str, Any]], Any]:
+    """The JSON parser's object hook: an object with `id` and `owner` (a server) becomes a
+    MarketListing, or _Unreadable naming its first wrong field; any other object is kept
+    (the answer's top level, or a server's parts until the server itself is reduced)."""
+    names: dict[str, str] = {}  # one string object per distinct GPU name
+
+    def reduce(obj: dict[str, Any]) -> Any:
+        if "code" in obj or ("id" not in obj and "owner" not in obj):
+            return obj  # the answer's top level, or a part of a server
+        ident, owner = obj.get("id"), obj.get("owner")
+        if not _is_int(ident):
+            return _Unreadable("id")
+        if not _is_int(owner):
+            return _Unreadable("owner")
+        specs = obj.get("specs")
+        gpu = specs.get("gpu") if type(specs) is dict else None
+        array = _names(obj.get("gpu_array"), scrub) if "gpu_array" in obj else None
+        if type(gpu) is str:
+            gpu = scrub(gpu)
+            gpu = names.setdefault(gpu, gpu)
+        elif array is None:
+            return _Unreadable("specs.gpu")
+        else:
+            gpu = None
+        rented, online = obj.get("rented"), obj.get("online")
+        if rented is not None and type(rented) is not bool:
+            return _Unreadable("rented")
+        if online is not None and type(online) is not bool:
+            return _Unreadable("online")
+        price = obj.get("price")
+        if type(price) is dict:
+            on_demand = _price(price.get("on_demand"), currency)
+            spot = _price(price.get("spot"), currency)
+        else:
+            on_demand = spot = None
+        return MarketListing(ident, owner, gpu, array, on_demand, spot, rented, online)
+
+    return reduce
+
+
+def read_marketplace(
+    raw: bytes, *, currency: str, scrub: Callable[[str], str]
+) -> MarketplaceResponse | None:
+    """The `marketplace` answer in `raw`, reduced as it is parsed (see MarketplaceResponse).
+
+    None when `raw` is not a successful answer (not JSON, not an object, no `code` 0): the
+    connection then says what it is. A successful answer not of the API's shape (`servers`
+    not a list, `my_servers` not a list of ids) is MalformedResponse; a server in it that
+    cannot be read is left out and counted, so one odd listing does not hide the market.
+    """
+    try:
+        data = json.loads(raw, object_hook=_listing_reducer(currency, scrub))
+    except (ValueError, RecursionError):
+        return None
+    if type(data) is not dict or type(data.get("code")) is not int or data["code"] != 0:
+        return None
+    servers, mine = data.get("servers"), data.get("my_servers")
+    if type(servers) is not list:
+        what = "is missing" if servers is None else "is not a list"
+        raise MalformedResponse("marketplace", f"unexpected response shape: servers {what}")
+    if type(mine) is not list or not all(_is_int(i) for i in mine):
+        what = "is missing" if mine is None else "is not a list of server ids"
+        raise MalformedResponse("marketplace", f"unexpected response shape: my_servers {what}")
+    listings: list[MarketListing] = []
+    unreadable: dict[str, int] = {}
+    for item in servers:
+        if type(item) is MarketListing:
+            listings.append(item)
+            continue
+        # A server object without id and owner stays a dict; anything else is not a server.
+        what = item.field if type(item) is _Unreadable else "id"
+        unreadable[what] = unreadable.get(what, 0) + 1
+    return MarketplaceResponse(tuple(listings), frozenset(mine), unreadable)
 
 
 # -- my_orders ------------------------------------------------------------------------------
@@ -189,10 +326,12 @@ class MyOrdersResponse(_Response):
 
 
 class SpotOffer(_Response):
-    offer_id: int
-    bid: float | None = None
-    active: bool | None = None
-    my: bool | None = None
+    # Anyone can make an offer: each is read strictly by the market room (market.spot), which
+    # leaves out one it cannot read rather than the whole answer.
+    offer_id: Any = None
+    bid: Any = None
+    active: Any = None
+    my: Any = None
 
 
 class SpotServer(_Response):
@@ -205,6 +344,9 @@ class SpotServer(_Response):
 class SpotMarket(_Response):
     offers: list[SpotOffer] = []
     server: SpotServer | None = None
+    # Reported on the live service: {coin: USD per coin}. Kept as sent, any JSON value: the
+    # costs room checks it (a rate of 0, a string, a 100x jump).
+    currency_rates_in_usd: Any = None
 
 
 class SpotMarketplaceResponse(_Response):

@@ -43,12 +43,12 @@ def test_my_servers_and_marketplace_agree(client: CloreClient) -> None:
     assert mine.limit == 16
     (server,) = mine.servers
     assert (server.name, server.id, server.visibility) == ("demo-rig", 1, "public")
-    assert market.my_servers == [1]
+    assert market.my_servers == {1}
     listed = {s.id: s for s in market.servers}
-    assert listed[1].price is not None
-    assert listed[1].price.on_demand == server.pricing
-    assert listed[1].price.spot == server.min_spot_pricing
-    assert listed[6].owner == 4
+    assert server.pricing is not None and server.min_spot_pricing is not None
+    assert listed[1].on_demand == server.pricing["bitcoin"]
+    assert listed[1].spot == server.min_spot_pricing["bitcoin"]
+    assert (listed[6].owner, listed[6].gpu) == (4, "1x NVIDIA GeForce GTX 1080 Ti")
 
 
 def test_server_config_sends_body_on_get(client: CloreClient, emulator: Emulator) -> None:
@@ -82,7 +82,7 @@ def test_settings_written_are_read_back(client: CloreClient, emulator: Emulator)
     }
     # Hidden servers leave the marketplace; my_servers still lists them.
     market = client.marketplace()
-    assert 1 not in {s.id for s in market.servers} and market.my_servers == [1]
+    assert 1 not in {s.id for s in market.servers} and market.my_servers == {1}
 
 
 def test_rental_status_hook_is_visible(client: CloreClient, emulator: Emulator) -> None:

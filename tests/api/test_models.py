@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from clore_host.api import (
     SetServerSettings,
     SpotMarketplaceResponse,
 )
+from clore_host.api.models import read_marketplace
 
 VALID: dict[str, Any] = {
     "name": "rig",
@@ -136,7 +138,7 @@ def test_seed_examples_parse() -> None:
     )
     assert servers.servers[1].pricing == {"bitcoin": 0.00010337, "usd": 0.0}
     assert servers.servers[0].specs is None
-    market = MarketplaceResponse.model_validate(
+    market = _read_market(
         {
             "servers": [
                 {
@@ -145,14 +147,15 @@ def test_seed_examples_parse() -> None:
                     "mrl": 73,
                     "price": {"on_demand": {"bitcoin": 0.00001}, "spot": {"bitcoin": 0.000001}},
                     "rented": False,
+                    "specs": {"gpu": "1x NVIDIA GeForce GTX 1080 Ti", "gpuram": 11},
                 }
             ],
             "my_servers": [1, 2, 4],
             "code": 0,
         }
     )
-    assert market.servers[0].price is not None
-    assert market.servers[0].price.spot == {"bitcoin": 0.000001}
+    assert market.servers[0].spot == 0.000001 and market.servers[0].on_demand == 0.00001
+    assert market.my_servers == {1, 2, 4}
     orders = MyOrdersResponse.model_validate(
         {"orders": [{"id": 36, "spot": True, "expired": True, "tcp_ports": []}], "code": 0}
     )
@@ -233,7 +236,13 @@ def test_a_price_map_holds_any_json_value(junk: object) -> None:
         {"code": 0, "servers": [{"name": "rig", "pricing": prices, "min_spot_pricing": prices}]}
     )
     assert servers.servers[0].pricing == prices
-    market = MarketplaceResponse.model_validate(
-        {"code": 0, "servers": [{"id": 1, "price": {"on_demand": prices, "spot": prices}}]}
-    )
-    assert market.servers[0].price is not None and market.servers[0].price.spot == prices
+    listing = {"id": 1, "owner": 2, "specs": {"gpu": "1x A"}}
+    listing["price"] = {"on_demand": prices, "spot": prices}
+    market = _read_market({"code": 0, "servers": [listing], "my_servers": []})
+    assert (market.servers[0].on_demand, market.servers[0].spot) == (0.0001, 0.0001)
+
+
+def _read_market(answer: dict[str, Any]) -> MarketplaceResponse:
+    read = read_marketplace(json.dumps(answer).encode(), currency="bitcoin", scrub=str)
+    assert read is not None
+    return read
