@@ -148,7 +148,7 @@ class Agent:
         """Open the agent from the config; any part passed in is used as is (tests, demo)."""
         clock = clock or SystemClock()
         config.state.dir.mkdir(parents=True, exist_ok=True)
-        policy = policy or load_policy(config.policy.path)
+        policy = policy or load_policy(config.policy.path, config.policy.params)
         if client is None:
             client = CloreClient.connect(
                 config.api.base_url,

@@ -109,7 +109,7 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self._rng = rng or random.Random()
         self.config: Config = load_config(config_path)
-        self.policy = load_policy(self.config.policy.path)
+        self.policy = load_policy(self.config.policy.path, self.config.policy.params)
         self.policy_digest = self.policy.digest()  # shown on every status line: hashed once
         self.metrics = AgentMetrics(currency=self.config.server.currency)
         self.metrics.set_info(__version__, self.policy_digest)
@@ -341,7 +341,7 @@ class Daemon:
         self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
             config = load_config(self.config_path)
-            policy = load_policy(config.policy.path)
+            policy = load_policy(config.policy.path, config.policy.params)
         except Exception as exc:  # whatever it is, a reload never ends the daemon
             _, line = describe(exc)
             message = f"reload refused, keeping the running config and policy: {line}"

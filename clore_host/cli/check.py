@@ -71,13 +71,15 @@ def run_check(args: argparse.Namespace) -> int:
         if ok and config is not None:
             echo(printable(f"OK config {path} (server {config.server.name!r})"))
     policy_file: Path | None = None
+    params: dict[str, float] | None = None
     if args.policy:
         policy_file = resolve_shipped(args.policy, "policies")
     elif config is not None:
-        policy_file = config.policy.path
+        # The config's policy, with the config's overrides of its params.
+        policy_file, params = config.policy.path, config.policy.params
     if policy_file is not None:
         try:
-            policy = load_policy(policy_file)
+            policy = load_policy(policy_file, params)
         except InputFileError as exc:
             ok = False
             fail(exc.render(), EXIT_INVALID)

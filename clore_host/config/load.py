@@ -177,6 +177,7 @@ def _resolve_paths(config: Config, base: Path, base_url: str) -> Config:
     )
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file; raises InputFileError listing every problem."""
-    return parse_policy(load_toml(path, "policy"), str(path))
+def load_policy(path: str | Path, params: Mapping[str, float] | None = None) -> Policy:
+    """Read and validate a policy file, `params` (the config's [policy] params) overriding
+    its own; raises InputFileError listing every problem."""
+    return parse_policy(load_toml(path, "policy"), str(path), params)

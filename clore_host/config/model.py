@@ -98,6 +98,8 @@ class GpuSection(Section):
 
 class PolicySection(Section):
     path: FilePath = Path("/etc/clore-host/policies/default.toml")
+    # Overrides of the policy's [params] (e.g. list_price = 0.0003): one policy, any rig.
+    params: dict[str, float] = Field(default_factory=dict)
 
 
 class StateSection(Section):

@@ -1,6 +1,7 @@
 """The policy: the provider's intent as rules, and the rails no rule can break.
 
-One module per phase: schema (the file's pydantic models, validated with located messages),
+One module per phase: params (a policy's named numbers, resolved before validation), schema
+(the file's pydantic models, validated with located messages),
 compile (condition nodes with the thresholds bound in), decide (rules -> Proposal), guard
 (rails -> Plan), plan (the Plan, with its reasons as data, put into words only where shown).
 Pure functions of (policy, facts, prior state): decide() proposes, guard() applies the rails,
@@ -13,9 +14,9 @@ this package reads Facts and nothing else.
 
 Imports: the standard library, pydantic (and pydantic_core), and from this project only
 clore_host.facts, clore_host.duration, clore_host.money and, from clore_host.issues, the
-located-issue types (Issue, InputFileError, issues_from_validation). It reads no file
-(clore_host.config's load_policy reads a policy file and calls parse_policy), and imports
-nothing from the API, GPU, history or config modules.
+located-issue types (Issue, InputFileError, format_location, issues_from_validation). It
+reads no file (clore_host.config's load_policy reads a policy file and calls parse_policy),
+and imports nothing from the API, GPU, history or config modules.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import (
@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from ..facts import AGGREGATES, RENTAL_STATUSES, SETTING_FIELDS, WindowKey
-from ..issues import InputFileError, Issue, issues_from_validation
+from ..issues import InputFileError, Issue, format_location, issues_from_validation
 from ._errors import Loc, located
 from ._units import (
     MAX_PRICE,
@@ -53,6 +53,7 @@ from .catalogue import (
     Thresholds,
     Value,
 )
+from .params import resolve_params
 
 PRICE_FIELDS: tuple[str, ...] = ("on_demand", "spot")
 # The price facts an action may be relative to, besides the other price.
@@ -575,6 +576,9 @@ class Policy(_Model):
     overheat_c: Number = Field(default=88.0, gt=0, le=150)
     rails: Rails
     rules: tuple[Rule, ...] = Field(default=(), alias="rule")
+    # The params as resolved (the config's overrides applied); rules and rails hold their
+    # values already (see params.py).
+    params: dict[str, Number] = Field(default_factory=dict)
     _compiled: _Derived = PrivateAttr(default_factory=_Derived)
 
     @model_validator(mode="after")
@@ -685,12 +689,24 @@ _REQUIRED_MESSAGES = {
 }
 
 
-def parse_policy(data: dict[str, Any], source: str = "<policy>") -> Policy:
-    """Validate an in-memory policy; raises InputFileError listing every problem."""
+def parse_policy(
+    data: dict[str, Any],
+    source: str = "<policy>",
+    params: Mapping[str, float] | None = None,
+) -> Policy:
+    """Validate an in-memory policy, its params resolved (`params`: the config's overrides);
+    raises InputFileError listing every problem."""
+    resolved, problems = resolve_params(data, params)
+    issues = [Issue(format_location(loc), message) for loc, message in problems]
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(resolved)
     except ValidationError as exc:
-        raise InputFileError("policy", source, _issues(exc)) from None
+        # A place with a param problem already says what is wrong there.
+        placed = {i.location for i in issues}
+        issues.extend(i for i in _issues(exc) if i.location not in placed)
+    if issues:
+        raise InputFileError("policy", source, issues) from None
+    return policy
 
 
 # Pydantic's wording, in the words of a TOML file.

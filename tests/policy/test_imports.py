@@ -15,7 +15,9 @@ ALLOWED_PROJECT: dict[str, frozenset[str] | None] = {
     "clore_host.facts": None,
     "clore_host.duration": None,
     "clore_host.money": None,
-    "clore_host.issues": frozenset({"Issue", "InputFileError", "issues_from_validation"}),
+    "clore_host.issues": frozenset(
+        {"Issue", "InputFileError", "format_location", "issues_from_validation"}
+    ),
 }
 ALLOWED_THIRD_PARTY = {"pydantic", "pydantic_core"}
 PACKAGE = Path(clore_host.policy.__file__).parent
