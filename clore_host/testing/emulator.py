@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..clock import Clock, SystemClock
+from .market import DEFAULT_RATES
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ ORDER_INTERVAL = 5.0
 LOWERING_INTERVAL = 600.0
 _SAFE = re.compile(r"^[a-zA-Z0-9\s=.@+/-]+$")
 _NO_BODY = object()  # the body was present but not JSON
+ABSENT: Any = object()  # Emulator.currency_rates_in_usd: leave the field out of the answer
 
 
 def default_state() -> dict[str, Any]:
@@ -311,6 +313,9 @@ class Emulator:
         self._thread: threading.Thread | None = None
         self.requests = RequestLog()
         self.faults = FaultPlan()
+        # spot_marketplace's market.currency_rates_in_usd, served as it is (any JSON value:
+        # a rate of 0, a string, a 100x jump); ABSENT leaves the field out.
+        self.currency_rates_in_usd: Any = dict(DEFAULT_RATES)
         self._routes: dict[str, tuple[str, Route]] = {
             "wallets": ("GET", self._wallets),
             "my_servers": ("GET", self._my_servers),
@@ -397,6 +402,19 @@ class Emulator:
         """Change fields of one of our servers, as the service or a renter would."""
         with self._lock:
             self._find(name).update(copy.deepcopy(fields))
+
+    def set_marketplace(
+        self,
+        listings: list[Any],
+        spot_offers: dict[int, list[dict[str, Any]]] | None = None,
+    ) -> None:
+        """Serve `listings` (as `marketplace` lists them, junk included) as the other servers
+        of the market, and with `spot_offers` the offers on servers by id. A listing whose
+        owner is this account's (`owner_id`) is named in `my_servers`."""
+        with self._lock:
+            self._state["marketplace"] = copy.deepcopy(listings)
+            for server_id, offers in (spot_offers or {}).items():
+                self._state["spot_offers"][str(server_id)] = copy.deepcopy(offers)
 
     def _find(self, name: str) -> dict[str, Any]:
         for server in self._state["servers"]:
@@ -532,11 +550,19 @@ class Emulator:
         return {"config": config, "creation_completed": True}
 
     def _marketplace(self, params: dict[str, str], body: Any, now: float) -> dict[str, Any]:
-        listed = copy.deepcopy(self._state["marketplace"])
+        # A shallow copy: the listings are replaced whole (set_marketplace), never edited in
+        # place but for `rented`, and thousands of deep copies per request would be slow.
+        listed = list(self._state["marketplace"])
         for s in self._state["servers"]:
             if s.get("visibility") == "public":
                 listed.append(self._market_entry(s))
         mine = [s["id"] for s in self._state["servers"]]
+        owner = self._state.get("owner_id", 1)
+        mine += [
+            m["id"]
+            for m in self._state["marketplace"]
+            if isinstance(m, dict) and m.get("owner") == owner and _is_int(m.get("id"))
+        ]
         return {"servers": listed, "my_servers": mine}
 
     def _market_entry(self, server: dict[str, Any]) -> dict[str, Any]:
@@ -577,17 +603,31 @@ class Emulator:
                 "online": s.get("online", False),
             }
         else:
-            others = [m for m in self._state["marketplace"] if m["id"] == market]
+            others = self._listed(market)
             if not others:
                 return {"exists": False}
             m = others[0]
+            price = m.get("price")
+            spot = price.get("spot") if isinstance(price, dict) else None
+            mrl = m.get("mrl")
             server = {
-                "min_pricing": copy.deepcopy(m.get("price", {}).get("spot", {})),
-                "mrl": int(m.get("mrl", 0)) * 3600,
+                "min_pricing": copy.deepcopy(spot if isinstance(spot, dict) else {}),
+                "mrl": mrl * 3600 if isinstance(mrl, int) and not isinstance(mrl, bool) else 0,
                 "visibility": "public",
                 "online": True,
             }
-        return {"exists": True, "market": {"offers": copy.deepcopy(offers), "server": server}}
+        answer: dict[str, Any] = {"offers": copy.deepcopy(offers), "server": server}
+        if self.currency_rates_in_usd is not ABSENT:
+            answer["currency_rates_in_usd"] = copy.deepcopy(self.currency_rates_in_usd)
+        return {"exists": True, "market": answer}
+
+    def _listed(self, server_id: int) -> list[dict[str, Any]]:
+        """The market's listings of server `server_id` (junk entries passed over)."""
+        return [
+            m
+            for m in self._state["marketplace"]
+            if isinstance(m, dict) and m.get("id") == server_id and _is_int(m.get("id"))
+        ]
 
     def _set_server_settings(self, params: dict[str, str], body: Any, now: float) -> dict[str, Any]:
         fields = _require(body, name=str, availability=bool, mrl=int, on_demand=float, spot=float)
@@ -626,8 +666,8 @@ class Emulator:
         for order in self._state["orders"]:
             if order.get("id") == fields["id"] and not order.get("expired"):
                 order["expired"] = True
-                for entry in self._state["marketplace"]:
-                    if entry["id"] == order.get("si") and not order.get("spot"):
+                if not order.get("spot"):
+                    for entry in self._listed(order.get("si", -1)):
                         entry["rented"] = False
                 return {}
         for offers in self._state["spot_offers"].values():
@@ -649,7 +689,7 @@ class Emulator:
         server_id = fields["renting_server"]
         if any(s["id"] == server_id for s in self._state["servers"]):
             raise _Invalid("you cannot rent your own server")
-        entries = [m for m in self._state["marketplace"] if m["id"] == server_id]
+        entries = self._listed(server_id)
         if not entries:
             raise _Invalid(f"no server {server_id} on the marketplace")
         entry = entries[0]
@@ -661,7 +701,9 @@ class Emulator:
         else:
             if entry.get("rented"):
                 raise _Named("server_is_rented")
-            price = entry.get("price", {}).get("on_demand", {}).get(fields["currency"], 0)
+            prices = entry.get("price")
+            on_demand = prices.get("on_demand") if isinstance(prices, dict) else None
+            price = on_demand.get(fields["currency"], 0) if isinstance(on_demand, dict) else 0
             entry["rented"] = True
         self._state["orders"].append(
             {

@@ -27,6 +27,7 @@ from ..gpu import GpuBackend
 from ..history import History
 from ..policy import Policy
 from .emulator import Emulator, default_state
+from .market import marketplace_listings, spot_offers
 
 if TYPE_CHECKING:  # the daemon (metrics, systemd) loads only for those who open one
     from ..agent.daemon import Daemon, Notifier
@@ -113,7 +114,9 @@ class Rig:
     cards). `start()` (or `with`) starts the emulator and writes `root/config.toml` for it:
     the server, the token file, the fake GPU backend, the policy, and `root/state`, with
     `config` laid over it section by section. The emulator's account has `token` as its only
-    token, its sample server `gpus` GPUs. The agent and daemon open on the rig's clock.
+    token, its sample server `gpus` GPUs. With `market` (a seed) it serves a realistic market
+    of a few thousand servers (testing.market), and spot offers on the sample server. The
+    agent and daemon open on the rig's clock.
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class Rig:
         scenario: str | None = None,
         gpus: int = 1,
         config: Mapping[str, Any] | None = None,
+        market: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.clock: Clock = clock or SystemClock()
@@ -137,6 +141,11 @@ class Rig:
         server["specs"]["gpu"] = f"{gpus}x NVIDIA GeForce RTX 4090"
         self.server: str = server["name"]
         self.emulator = Emulator(account, clock=self.clock)
+        if market is not None:
+            self.emulator.set_marketplace(
+                marketplace_listings(market, own_owner=account["owner_id"]),
+                {server["id"]: spot_offers(market, server["pricing"]["bitcoin"])},
+            )
         self._config = _merge(
             {
                 "server": {"name": self.server, "expected_gpus": gpus},
