@@ -7,6 +7,8 @@ one SQLite file in the state directory.
 - samples.py: recording samples, per-minute rollups, retention, idle time and coverage,
   with the window arithmetic in windows.py.
 - audit.py: settings changes and the prior state they give the rails, decisions, agent state.
+- rental.py: the rental status's transitions, and the GPUs' power draw while rented.
+- observations.py: what the agent observed beside the GPUs (market, costs, facts), by kind.
 """
 
 from __future__ import annotations
@@ -20,10 +22,20 @@ from typing import Any
 
 from ..facts import GpuNow, PriorState, Settings, WindowKey
 from .audit import MAX_DECISIONS, RECREATED_UNSTAMPED, Audit, ChangeRecord
+from .observations import Observations
+from .rental import PowerDraw, Rentals
 from .samples import Samples
 from .store import Connect, HistoryDamaged, HistoryError, Store
 
-__all__ = ["MAX_DECISIONS", "ChangeRecord", "Connect", "History", "HistoryDamaged", "HistoryError"]
+__all__ = [
+    "MAX_DECISIONS",
+    "ChangeRecord",
+    "Connect",
+    "History",
+    "HistoryDamaged",
+    "HistoryError",
+    "PowerDraw",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +50,8 @@ class History:
             store, raw_retention=raw_retention, rollup_retention=rollup_retention
         )
         self._audit = Audit(store)
+        self._rentals = Rentals(store, retention=rollup_retention)
+        self._observations = Observations(store, retention=rollup_retention)
 
     @classmethod
     def open(
@@ -131,6 +145,37 @@ class History:
         """Seconds of history available: now minus the oldest stored sample; 0 without any."""
         return self._samples.coverage(now)
 
+    # -- rental status and power while rented (rental.py) ---------------------------------------
+
+    def record_rental_status(self, ts: float, status: str) -> None:
+        """Note the rental status read at `ts` ("not_rented", "spot", "on_demand"); only a
+        change is stored. Kept for the rollup retention."""
+        self._rentals.record(ts, status)
+
+    def rental_transitions(self, since: float, until: float) -> list[tuple[float, str]]:
+        """The status in force at `since` (stamped when it began) and each change until
+        `until`, oldest first."""
+        return self._rentals.transitions(since, until)
+
+    def rented_power(self, since: float, until: float) -> list[PowerDraw]:
+        """The GPUs' total power draw at each sample in [since, until] taken while the server
+        was rented (spot or on demand), oldest first; see PowerDraw."""
+        return self._rentals.rented_power(since, until)
+
+    # -- observations (observations.py) ------------------------------------------------------
+
+    def record_observation(self, ts: float, kind: str, record: dict[str, Any]) -> None:
+        """Keep a JSON object observed at `ts` ("market", "costs", "facts", ...), for the
+        rollup retention."""
+        self._observations.record(ts, kind, record)
+
+    def observations(
+        self, kind: str, since: float, until: float | None = None
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """The `kind` observations stamped in [since, until] (until None: no end), oldest
+        first; HistoryDamaged for one that does not parse."""
+        return self._observations.query(kind, since, until)
+
     # -- audit trail (audit.py) ---------------------------------------------------------------
 
     def record_change(
@@ -183,8 +228,9 @@ class History:
     # -- a clock that ran ahead ---------------------------------------------------------------
 
     def forget_future(self, now: float) -> int:
-        """Remove what is stamped after `now`: changes, decisions, the rental status's start,
-        samples and rollups, a recreation time; return how many records went.
+        """Remove what is stamped after `now`: changes, decisions, the rental status's start and
+        transitions, samples and rollups, observations, a recreation time; return how many
+        records went.
 
         For a clock that jumped ahead and came back: what it stamped ahead would block writes
         ("in the future") until that time passed. A person runs this knowingly. Removing a
@@ -197,6 +243,8 @@ class History:
         with self._store.write() as db:
             removed = self._audit.forget_future(db, now)
             removed += self._samples.forget_future(db, now)
+            removed += self._rentals.forget_future(db, now)
+            removed += self._observations.forget_future(db, now)
         if removed:
             log.warning("history %s: forgot %d records stamped after %s", self.path, removed, now)
         return removed

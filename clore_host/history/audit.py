@@ -28,6 +28,9 @@ RECREATED_AT = "recreated_at"  # the database was found missing (or emptied) and
 RECREATED_UNSTAMPED = "recreated_unstamped"  # recreated by a run that did not know the time
 FUTURE_FORGOTTEN_AT = "future_forgotten_at"  # forget_future() removed changes stamped ahead
 RENTAL_STATUS = "rental_status"  # the agent's: {"status": ..., "since": time}
+# The costs room's (costs.FX_STATE): the last market rate accepted per currency,
+# {"bitcoin": {"rate": 95000.0, "at": time}}; the exchange-rate move check reads it.
+FX_ACCEPTED = "fx_accepted"
 
 
 @dataclass(frozen=True)
@@ -307,11 +310,24 @@ def _a_flag(value: Any) -> str | None:
     return None if isinstance(value, bool) else "not true or false"
 
 
+def _accepted_rates(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "not an object"
+    for currency, seen in value.items():
+        if not isinstance(seen, dict) or _a_time(seen.get("at")) is not None:
+            return f"{_shown(currency)} has no time"
+        rate: Any = seen.get("rate")
+        if not _finite(rate) or rate <= 0:
+            return f"{_shown(currency)} has no rate"
+    return None
+
+
 _STATE_SHAPES: dict[str, Callable[[Any], str | None]] = {
     RECREATED_AT: _a_time,
     FUTURE_FORGOTTEN_AT: _a_time,
     RECREATED_UNSTAMPED: _a_flag,
     RENTAL_STATUS: _a_rental_status,
+    FX_ACCEPTED: _accepted_rates,
 }
 
 _SETTINGS_FIELDS = ("on_demand", "spot", "availability", "mrl")

@@ -135,7 +135,7 @@ class Store:
 
     def _check_tables(self, db: sqlite3.Connection, found: set[str]) -> None:
         """Raise HistoryDamaged unless every table clore-host made in this file is there."""
-        missing = [t for t in _BASE_TABLES if t not in found]
+        missing = [t for t in (*_BASE_TABLES, *self._added_tables()) if t not in found]
         if "raw" in found:
             # A metric's rollup table goes with its raw column: a column without its table is
             # a dropped table; a metric without either is new to this version (migrated).
@@ -150,6 +150,13 @@ class Store:
             raise damaged(self.path, f"missing table{'s' if len(missing) > 1 else ''} {tables}")
         if self.meta("schema") is None:
             raise damaged(self.path, "no schema version")
+
+    def _added_tables(self) -> tuple[str, ...]:
+        """The tables added after schema 1 that this file has had (meta `added_tables`)."""
+        if "meta" not in _tables(self._conn):
+            return ()
+        value = self.meta(ADDED_TABLES)
+        return () if value is None else tuple(t for t in value.split(",") if t)
 
     def close(self) -> None:
         with self._lock:
@@ -211,6 +218,11 @@ class Store:
 
 
 _BASE_TABLES = ("meta", "raw", "change", "decision", "state")
+# Tables added since, within schema 1 (an older clore-host still reads the file and leaves
+# them alone). Once made, a file lists them in meta `added_tables`: from then on one missing
+# is a dropped table (damage), not a file from before they existed.
+ADDED_TABLES = "added_tables"
+_ADDED = ("rental", "observation")
 
 
 def _tables(db: sqlite3.Connection) -> set[str]:
@@ -253,6 +265,15 @@ def _schema() -> list[str]:
         "CREATE TABLE IF NOT EXISTS decision (id INTEGER PRIMARY KEY, ts REAL NOT NULL, "
         "summary TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        # The rental status's transitions: each row holds from its time to the next row's.
+        "CREATE TABLE IF NOT EXISTS rental (ts REAL PRIMARY KEY, status TEXT NOT NULL) "
+        "WITHOUT ROWID",
+        # What the agent observed beside the GPUs (market summaries, cost records, a
+        # reconcile's facts), by kind, as JSON.
+        "CREATE TABLE IF NOT EXISTS observation (id INTEGER PRIMARY KEY, ts REAL NOT NULL, "
+        "kind TEXT NOT NULL, record TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS observation_kind ON observation (kind, ts)",
+        "CREATE INDEX IF NOT EXISTS observation_ts ON observation (ts)",
     ]
 
 
@@ -260,14 +281,19 @@ def _migrate(db: sqlite3.Connection) -> None:
     """Bring a file written by an earlier clore-host up to date, within schema 1.
 
     Metrics added to GPU_METRICS after the file was created get a raw column (and, through the
-    schema, a rollup table). A `host` table (host readings, written but never read, and no
-    longer kept) is left alone: an older clore-host still running during an upgrade writes to
-    it, and it holds at most the raw retention's worth of rows.
+    schema, a rollup table). The tables added since (`rental`, `observation`) are made by the
+    schema and listed in meta `added_tables`. A `host` table (host readings, written but
+    never read, and no longer kept) is left alone: an older clore-host still running during
+    an upgrade writes to it, and it holds at most the raw retention's worth of rows.
     """
     have = {row[1] for row in db.execute("PRAGMA table_info(raw)")}
     for metric in GPU_METRICS:
         if metric not in have:
             db.execute(f"ALTER TABLE raw ADD COLUMN {metric} REAL")
+    added = ",".join(_ADDED)
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (ADDED_TABLES,)).fetchone()
+    if row is None or row[0] != added:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (ADDED_TABLES, added))
 
 
 def _translate(exc: sqlite3.Error, path: Path, busy_timeout: float) -> HistoryError:

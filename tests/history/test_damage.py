@@ -126,7 +126,8 @@ def test_moved_aside_a_new_one_starts_with_the_rails_held(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "table", ["change", "state", "decision", "meta", "raw", "rollup_utilization"]
+    "table",
+    ["change", "state", "decision", "meta", "raw", "rollup_utilization", "rental", "observation"],
 )
 def test_a_dropped_table_is_damage_not_a_fresh_start(tmp_path, table):
     path = tmp_path / "history.db"
@@ -376,6 +377,24 @@ def test_a_change_from_before_status_times_counts_from_its_record(tmp_path):
     with History.open(path) as history:
         [change] = history.changes()
         assert change.status_ts == T0
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("[1]", "state fx_accepted: not an object"),
+        ('{"bitcoin": {"rate": 95000}}', "state fx_accepted: 'bitcoin' has no time"),
+        ('{"bitcoin": {"rate": "x", "at": 1}}', "state fx_accepted: 'bitcoin' has no rate"),
+        ('{"bitcoin": {"rate": -1, "at": 1}}', "state fx_accepted: 'bitcoin' has no rate"),
+    ],
+)
+def test_accepted_exchange_rates_of_another_shape_are_damage(tmp_path, value, words):
+    path = tmp_path / "history.db"
+    made(path)
+    sql(path, f"INSERT INTO state VALUES ('fx_accepted', '{value}')")
+    with History.open(path) as history, pytest.raises(HistoryDamaged) as info:
+        history.get_state("fx_accepted")
+    assert_damaged(info.value, path, words)
 
 
 def test_the_previous_versions_rental_status_still_reads(tmp_path):

@@ -151,7 +151,7 @@ def test_a_transaction_a_failed_rollback_left_open_does_not_wedge_the_store(tmp_
 
 def test_opening_on_a_full_tmpfs_says_the_disk_is_full(tmp_path):
     # SQLite says "disk I/O error" when it cannot make its shared-memory file on a full disk.
-    with tmpfs(tmp_path / "state", "256k") as mount:
+    with tmpfs(tmp_path / "state", "512k") as mount:
         with History.open(mount / "history.db") as history:
             fill(history, T0, 10)
         fill_up(mount / "filler")
@@ -357,11 +357,32 @@ def test_a_file_from_the_previous_version_opens_and_works(tmp_path):
         history.record_sample(T0 + 600, [GpuNow(index=0, utilization=80.0)])
         history.record_sample(T0 + 660, [GpuNow(index=0, utilization=80.0)])
         assert history.window(WindowKey("utilization", "max", 3600), T0 + 660) == {0: 80.0}
+        # The tables added since are made, and work.
+        history.record_rental_status(T0 + 600, "spot")
+        history.record_observation(T0 + 600, "costs", {"n": 1})
+        assert history.rental_transitions(T0, T0 + 700) == [(T0 + 600, "spot")]
+        assert history.observations("costs", T0) == [(T0 + 600, {"n": 1})]
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM host").fetchone()[0] == 60
         assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "1"
+        added = db.execute("SELECT value FROM meta WHERE key = 'added_tables'").fetchone()[0]
+        assert added == "rental,observation"
         rolled = db.execute("SELECT COUNT(*) FROM rollup_utilization").fetchone()[0]
         assert rolled == 11  # the open tenth minute and the one at T0 + 600 rolled up
+
+
+def test_a_file_from_the_previous_version_is_not_damaged_for_lacking_the_new_tables(tmp_path):
+    # Without `added_tables` in meta, a missing `rental` or `observation` is a file from before
+    # they existed: made, not damage. Once listed, a missing one is damage (test_damage).
+    path = tmp_path / "history.db"
+    write_v1_file(path)
+    with History.open(path) as history:
+        assert history.observations("costs", 0) == []
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE observation")
+        db.execute("DELETE FROM meta WHERE key = 'added_tables'")
+    with History.open(path) as history:
+        assert history.observations("costs", 0) == []
 
 
 def test_a_new_file_has_no_host_table(tmp_path):
