@@ -8,7 +8,7 @@ the pure policy package; everything here is the I/O around it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,19 +24,11 @@ from ..clock import Clock, SystemClock
 from ..config import Config, load_policy
 from ..duration import format_duration
 from ..errors import Failure
-from ..facts import (
-    SETTING_FIELDS,
-    Facts,
-    GpuNow,
-    HostNow,
-    LocalTime,
-    RentalStatus,
-    Settings,
-    WindowKey,
-)
+from ..facts import SETTING_FIELDS, Facts, GpuNow, HostNow, Observed, RentalStatus, Settings
 from ..gpu.base import NoGpusListed
 from ..observe.server import current_settings, rental_status_of, same_settings
 from ..policy import FieldPlan, Plan, Policy, RuleReason, make_plan
+from ..policy.step import Memory, Observation, facts_for, observation_to_record
 from .lock import WriterLock
 
 if TYPE_CHECKING:
@@ -45,9 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A window counts as known once history covers this share of it (one missed sample at its
-# start must not make it unknown).
-WINDOW_COVERAGE = 0.9
+# The facts the costs room observes (the market is read too, for its exchange rates).
+COST_PREFIXES = ("cost.", "fx.", "tariff.")
 
 
 class UnrecordedChange(Failure):
@@ -256,42 +247,86 @@ class Agent:
         return snapshot
 
     def observe(
-        self, server: ServerConfig, current: Settings, gpus: tuple[GpuNow, ...], host: HostNow
-    ) -> Facts:
-        """Build the frozen Facts for a decision from what was just read."""
+        self,
+        server: ServerConfig,
+        current: Settings,
+        snapshot: GpuSnapshot,
+        gpus: tuple[GpuNow, ...],
+        host: HostNow,
+    ) -> tuple[Observation, Memory]:
+        """What this cycle read, with the facts of the rooms the policy needs (the market,
+        the costs), and the memory the agent carries between cycles (from history)."""
         now = self.clock.now()
         status = rental_status_of(server)
-        windows: dict[WindowKey, tuple[float | None, ...]] = {}
-        span = self.history.coverage(now)
-        for key in self.policy.window_keys():
-            if span < key.seconds * WINDOW_COVERAGE:
-                # A window reaching back past the first sample would judge "for 30 minutes"
-                # on minutes of data: unknown, so no rule acts on it (a young database).
-                windows[key] = tuple(None for _ in gpus)
-                continue
-            per_gpu = self.history.window(key, now)
-            windows[key] = tuple(per_gpu.get(gpu.index) for gpu in gpus)
-        return Facts(
+        observation = Observation(
             now=now,
-            local=LocalTime.at(now, self.config.timezone),
+            timezone=self.config.timezone,
             rental_status=status,
-            rental_status_for=self._rental_status_for(status, now),
             current=current,
             expected_gpus=self.config.server.expected_gpus,
             gpus=gpus,
-            windows=windows,
-            idle_for=self.history.idle_for(self.policy.idle_threshold, now),
             host=host,
+            observed=self._rooms(server, snapshot, gpus, now),
         )
+        return observation, self._memory(status, now)
 
-    def _rental_status_for(self, status: RentalStatus, now: float) -> float | None:
-        """Seconds in this rental status, as far as this host has seen; None on first sight."""
+    def _rooms(
+        self,
+        server: ServerConfig,
+        snapshot: GpuSnapshot,
+        gpus: tuple[GpuNow, ...],
+        now: float,
+    ) -> dict[str, Observed]:
+        """The facts observed in their own rooms, only those the policy reads: the market
+        (marketplace, spot_marketplace) and the costs (which take the market's exchange
+        rates). Each room turns its own failures into unknown facts, never an exception."""
+        names = self.policy.fact_names()
+        needs_costs = any(n.startswith(COST_PREFIXES) for n in names)
+        peers = any(n.startswith("market.") for n in names)
+        spot = needs_costs or any(n.startswith("spot.") for n in names)
+        observed: dict[str, Observed] = {}
+        rates: Mapping[str, object] | None = None
+        rates_at: float | None = None
+        if peers or spot:
+            from ..market import observe_market
+
+            gpu_names = [g.name for g in snapshot.gpus if g.name]
+            market = observe_market(
+                self.config, self.client, server, gpu_names, now, peers=peers, spot=spot
+            )
+            observed.update(market.facts)
+            rates, rates_at = market.rates_in_usd, market.rates_at
+            for warning in market.warnings:
+                log.warning("market: %s", warning)
+            if market.record is not None:
+                self.history.record_observation(now, "market", market.record)
+        if needs_costs:
+            from ..costs import observe_costs
+
+            costs = observe_costs(self.config, self.history, gpus, rates, rates_at, now)
+            observed.update(costs.facts)
+            for warning in costs.warnings:
+                log.warning("costs: %s", warning)
+            self.history.record_observation(now, "costs", costs.record)
+        return observed
+
+    def _memory(self, status: RentalStatus, now: float) -> Memory:
+        """The memory between cycles, as history keeps it: the audit trail's last changes
+        and the rental status first seen (stored the first time a status is seen)."""
+        prior = self.history.prior_state(self.config.server.name)
         seen = self.history.get_state("rental_status")
+        since: float | None = None
         if isinstance(seen, dict) and seen.get("status") == status:
             since = float(seen["since"])
-            return max(0.0, now - since)
-        self.history.set_state("rental_status", {"status": status, "since": now})
-        return None
+        else:
+            self.history.set_state("rental_status", {"status": status, "since": now})
+        self.history.record_rental_status(now, status)
+        return Memory(
+            last_price_change=prior.last_price_change,
+            availability_since=prior.availability_since,
+            rental_status=status if since is not None else None,
+            rental_status_since=since,
+        )
 
     # -- the cycle ---------------------------------------------------------------------
 
@@ -308,11 +343,17 @@ class Agent:
         server = self.client.server_config(name).config
         current = current_settings(server, self.config.server.currency, rails=self.policy.rails)
         recovered = () if dry_run else self._settle_pending(current)
-        _, gpus, host = self._sample()
-        facts = self.observe(server, current, gpus, host)
+        snapshot, gpus, host = self._sample()
+        observation, memory = self.observe(server, current, snapshot, gpus, host)
+        # The one decision step the backtest and the simulator call too.
+        facts = facts_for(self.policy, observation, memory, self.history)
+        plan = make_plan(self.policy, facts, memory.prior)
         # Read before this cycle records its decision: the writing cycle's is the last one.
         settled = () if dry_run else self._settled(facts)
-        plan = make_plan(self.policy, facts, self.history.prior_state(self.config.server.name))
+        # What this cycle read, for a backtest to replay (windows come from the samples).
+        self.history.record_observation(
+            facts.now, "reconcile", observation_to_record(observation, memory)
+        )
         self.history.record_decision(facts.now, plan.to_dict())
         if dry_run:
             return CycleResult("dry_run", plan, facts, recovered)

@@ -114,7 +114,7 @@ def test_an_expected_failure_of_any_kind_keeps_the_old_policy(
     monkeypatch: pytest.MonkeyPatch,
     signals: None,
 ) -> None:
-    def failing(path: object) -> Any:
+    def failing(path: object, params: object = None) -> Any:
         raise Unreadable("the disk went away")
 
     with Rig(tmp_path, clock=FakeClock(), policy=OLD) as rig, caplog.at_level(logging.INFO):
@@ -134,7 +134,7 @@ def test_an_unexpected_error_keeps_the_old_policy_and_logs_its_traceback(
     monkeypatch: pytest.MonkeyPatch,
     signals: None,
 ) -> None:
-    def broken(path: object) -> Any:
+    def broken(path: object, params: object = None) -> Any:
         raise RuntimeError("a bug in reading the policy")
 
     with Rig(tmp_path, clock=FakeClock(), policy=OLD) as rig, caplog.at_level(logging.INFO):
