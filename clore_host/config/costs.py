@@ -229,18 +229,19 @@ class FeesSection(Section):
     @model_validator(mode="after")
     def _something_left(self) -> FeesSection:
         problems: list[tuple[Loc, str]] = []
+        worst = max(self.surcharge.values(), default=0.0)
+        names = ", ".join(c for c, v in self.surcharge.items() if v == worst)
         for kind in ("on_demand", "spot"):
             fee = getattr(self, kind)
-            for currency, surcharge in self.surcharge.items():
-                if fee + surcharge >= 100:
-                    problems.append(
-                        (
-                            (kind,),
-                            f"{fmt_number(fee)}% with the {currency} surcharge of "
-                            f"{fmt_number(surcharge)}% leaves nothing of a rental: together "
-                            "they must stay below 100%",
-                        )
+            if fee + worst >= 100:
+                problems.append(
+                    (
+                        (kind,),
+                        f"{fmt_number(fee)}% with the surcharge of {fmt_number(worst)}% "
+                        f"({names}) leaves nothing of a rental: together they must stay "
+                        "below 100%",
                     )
+                )
         if problems:
             raise located("FeesSection", problems, None)
         return self

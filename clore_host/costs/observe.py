@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..config.costs import rate_key
+from ..duration import format_duration
 from ..facts import GpuNow, Observed, Unknown
 from .floor import DailyCost, cost_floor, daily_cost, kwh_per_day, round_up
 from .fx import DAY, USD, Accepted, RateSeen, as_of_time, fmt_number, jsonable, resolve
@@ -213,7 +214,7 @@ def _rate_warnings(rates: Mapping[str, RateSeen], config: Config, now: float) ->
             if left <= EXPIRY_WARNING:
                 out.append(
                     f"the fixed {key} rate ({fmt_number(value)} USD, as of {config.fx.as_of}) "
-                    f"expires in {fmt_number(max(0.0, left) / 3600, 3)}h: update fx.as_of"
+                    f"expires in {format_duration(max(0.0, left))}: update fx.as_of"
                 )
     return out
 
