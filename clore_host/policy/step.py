@@ -139,10 +139,10 @@ def facts_for(policy: Policy, observation: Observation, memory: Memory, samples:
     now = observation.now
     gpus = observation.gpus
     windows: dict[WindowKey, tuple[float | None, ...]] = {}
-    keys = policy.window_keys()
+    keys = _window_keys(policy)
     if keys:
         span = samples.coverage(now)
-        for key in sorted(keys):
+        for key in keys:
             if span < key.seconds * WINDOW_COVERAGE:
                 # A window reaching back past the first sample would judge "for 30 minutes"
                 # on minutes of data: unknown, so no rule acts on it (a young history).
@@ -163,6 +163,24 @@ def facts_for(policy: Policy, observation: Observation, memory: Memory, samples:
         host=observation.host,
         observed=observation.observed,
     )
+
+
+# Policy.window_keys() walks every rule's conditions; a simulator asks 8,640 times a month.
+# Keyed by the rules tuple's identity, checked on use (a copy with other rules misses).
+_KEYS: dict[int, tuple[tuple[object, ...], tuple[WindowKey, ...]]] = {}
+
+
+def _window_keys(policy: Policy) -> tuple[WindowKey, ...]:
+    """The policy's window keys, sorted (so the windows come in one order)."""
+    rules = policy.rules
+    held = _KEYS.get(id(rules))
+    if held is not None and held[0] is rules:
+        return held[1]
+    keys = tuple(sorted(policy.window_keys()))
+    if len(_KEYS) >= 64:
+        _KEYS.clear()
+    _KEYS[id(rules)] = (rules, keys)
+    return keys
 
 
 def step(
