@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..api.models import MarketListing
-from ..money import to_unit
+from ..money import price_units, to_unit
 from .gpu_class import GpuClass, listing_class
 
 Match = Literal["model_and_count", "model"]
@@ -157,9 +157,11 @@ def percentiles(ordered: Sequence[float]) -> dict[int, float]:
 
 def rank(price: float, ordered: Sequence[float]) -> float:
     """Where `price` stands among `ordered` as a percentile, 0-100: the share of values
-    below it, ties counting half."""
-    below = sum(1 for v in ordered if v < price)
-    equal = sum(1 for v in ordered if v == price)
+    below it, ties (at the whole unit) counting half."""
+    units = price_units(price)
+    compared = [price_units(v) for v in ordered]
+    below = sum(1 for v in compared if v < units)
+    equal = sum(1 for v in compared if v == units)
     return round(100.0 * (below + 0.5 * equal) / len(ordered), 1)
 
 
