@@ -51,6 +51,7 @@ COMMANDS: dict[str, str] = {
     "init": "init",
     "emulate": "emulate",
     "costs": "costs",
+    "simulate": "simulate",
 }
 
 

@@ -1,11 +1,10 @@
 """The facts the agent's market and cost rooms would observe, computed from the model.
 
-Market facts follow the market room's rules (issue 15): each peer is its own owner (one vote
-each), peers outside the 1.5 IQR fences of the on-demand prices are dropped, fewer than
-`market.min_peers` left makes every price statistic unknown ("too_few_peers"), percentiles
-interpolate linearly between closest ranks (statistics.quantiles' "inclusive" method).
-This is a small local implementation: clore_host.market's peer statistics were not there to
-share when it was written.
+Market facts come from the market room's own statistics (clore_host.market.peers.summarise:
+one owner one vote, here each peer its own owner; 1.5 IQR fences; at least
+`market.min_peers`; inclusive percentiles in whole units; the rank with ties counting half),
+turned into the market.* facts as the room names them. spot.* facts are this server's own
+spot market: one offer (its spot renter's bid) while it is rented on spot, none otherwise.
 
 Cost facts (issue 16) at the rig's busy draw (the conservative "limit" figure): cost.per_day
 in the listing currency, and the gross floors cost / (1 - fee) per rental kind.
@@ -13,66 +12,62 @@ in the listing currency, and the gross floors cost / (1 - fee) per rental kind.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..facts import Observed, Unknown
+from ..market.peers import PERCENTILES, OwnerVote, Selection, Summary, summarise
 from .market_file import MarketFile
 
 if TYPE_CHECKING:
     from .model import Listing
 
-PERCENTILES = (10, 25, 50, 75, 90)
-PRICE_FACTS = tuple(f"market.{kind}.p{q}" for kind in ("on_demand", "spot") for q in PERCENTILES)
-
-
-def quantile(ordered: Sequence[float], q: float) -> float:
-    """The q-quantile (0..1) of sorted values, linear between closest ranks ("inclusive")."""
-    pos = (len(ordered) - 1) * q
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def fenced(values: Sequence[float]) -> tuple[float, float]:
-    """The 1.5 IQR fences of `values` (at least one value)."""
-    ordered = sorted(values)
-    q1, q3 = quantile(ordered, 0.25), quantile(ordered, 0.75)
-    spread = 1.5 * (q3 - q1)
-    return q1 - spread, q3 + spread
-
 
 def market_facts(
     market: MarketFile, crowd: Sequence[Listing], server: Listing, t: float
 ) -> dict[str, Observed]:
-    """The market facts a read at `t` gives: the listed peers' prices, rented share, this
-    server's rank among them; spot.* from this server's own spot market."""
-    out: dict[str, Observed] = {}
-    listed = [peer for peer in crowd if peer.listed]
-    if listed:
-        low, high = fenced([peer.price for peer in listed])
-        listed = [peer for peer in listed if low <= peer.price <= high]
-    n = len(listed)
-    out["market.peers"] = float(n)
-    need = market.market.min_peers
-    if n < need:
-        missing = Unknown("too_few_peers", (n, need))
-        for name in (*PRICE_FACTS, "market.rented_share", "market.rank"):
-            out[name] = missing
-    else:
-        on_demand = sorted(peer.price for peer in listed)
-        spot = sorted(peer.spot for peer in listed)
-        for q in PERCENTILES:
-            out[f"market.on_demand.p{q}"] = quantile(on_demand, q / 100)
-            out[f"market.spot.p{q}"] = quantile(spot, q / 100)
-        out["market.rented_share"] = sum(peer.rented(t) for peer in listed) / n
-        below = sum(p < server.price for p in on_demand)
-        same = sum(p == server.price for p in on_demand)
-        out["market.rank"] = 100 * (below + same / 2) / n
+    """The facts a read at `t` gives: the listed peers' statistics and this server's rank
+    among them (market.age 0: the caller ages them), and this server's spot offers."""
+    owners = tuple(
+        OwnerVote(peer.price, peer.spot, 1.0 if peer.rented(t) else 0.0)
+        for peer in crowd
+        if peer.listed
+    )
+    summary = summarise(
+        Selection(owners, {}, len(owners)),
+        min_peers=market.market.min_peers,
+        own_price=server.price if server.listed else None,
+    )
+    out = peer_values(summary, server.price if server.listed else None)
     on_spot = server.rented(t) and server.kind == "spot"
     out["spot.offers"] = 1.0 if on_spot else 0.0
     out["spot.best_bid"] = server.locked if on_spot else Unknown("no_offers")
+    return out
+
+
+def peer_values(summary: Summary, own_price: float | None) -> dict[str, Observed]:
+    """The market.* facts of a summary, named and made unknown as the market room does."""
+    few = Unknown("too_few_peers", (summary.peers, summary.need))
+    few_spot = Unknown("too_few_peers", (summary.spot_peers, summary.need))
+    out: dict[str, Observed] = {"market.peers": float(summary.peers), "market.age": 0.0}
+    for p in PERCENTILES:
+        od, sp = summary.on_demand, summary.spot
+        out[f"market.on_demand.p{p}"] = od[p] if od is not None else few
+        out[f"market.spot.p{p}"] = sp[p] if sp is not None else few_spot
+    if summary.rented_share is not None:
+        out["market.rented_share"] = summary.rented_share
+    else:
+        out["market.rented_share"] = (
+            few
+            if summary.on_demand is None
+            else Unknown("too_few_peers", (summary.rented_owners, summary.need))
+        )
+    if summary.on_demand is None:
+        out["market.rank"] = few
+    elif own_price is None or summary.rank is None:
+        out["market.rank"] = Unknown("not_listed")
+    else:
+        out["market.rank"] = summary.rank
     return out
 
 
@@ -88,4 +83,4 @@ def cost_facts(market: MarketFile) -> dict[str, Observed]:
     }
 
 
-__all__ = ["PERCENTILES", "cost_facts", "fenced", "market_facts", "quantile"]
+__all__ = ["cost_facts", "market_facts", "peer_values"]
