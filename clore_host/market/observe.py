@@ -17,7 +17,7 @@ from typing import Any
 
 from ..api import CloreClient, CloreError, MalformedResponse, ServerConfig
 from ..config import Config
-from ..errors import describe
+from ..errors import printable
 from ..facts import Observed, Unknown
 from ..money import MAX_PRICE
 from .gpu_class import GpuClass, cross_check, server_class
@@ -197,7 +197,9 @@ class _Observer:
         return stored, None
 
     def _failed(self, endpoint: str, exc: CloreError) -> tuple[str, str, str]:
-        line = describe(exc)[1]
+        # The error's own line without the endpoint it starts with; not its headline ("API
+        # unavailable, nothing changed"), which speaks for a whole run, not for one fact.
+        line = printable(str(exc)).removeprefix(f"{endpoint}: ") or type(exc).__name__
         self.warnings.append(f"{endpoint} read failed: {line}")
         if isinstance(exc, MalformedResponse):
             return ("unreadable", f"{endpoint} answer", line)
