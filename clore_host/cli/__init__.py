@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "api": "api_cmd",
     "init": "init",
     "emulate": "emulate",
+    "market": "market",
     "costs": "costs",
     "simulate": "simulate",
 }
