@@ -13,8 +13,8 @@ import ipaddress
 import re
 import socket
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ..facts import RENTAL_STATUSES, Settings
+from ..facts import RENTAL_STATUSES, Observed, Settings, Unknown
 from ..gpu.base import THROTTLE_REASONS, GpuReading, GpuSnapshot
 
 if TYPE_CHECKING:
@@ -139,6 +139,19 @@ class _CycleState:
     rental_status: str
     settings: Settings  # in force after the cycle
     ran_at: float
+    observed: Mapping[str, Observed] = field(default_factory=dict)  # the cycle's facts
+
+
+# Cost facts exported as gauges: (fact, metric name, help). Prices are per day for the whole
+# server in the listing currency (label `currency`).
+_COST_PRICES: tuple[tuple[str, str, str], ...] = (
+    (
+        "cost.per_day",
+        "cost_per_day_price",
+        "What the rig costs a day (power at the tariff over the horizon, fixed costs).",
+    ),
+)
+_FLOOR_KINDS = ("on_demand", "spot")
 
 
 class _CycleCollector:
@@ -177,6 +190,63 @@ class _CycleCollector:
             "When the last successful reconcile ran (Unix time, the agent's clock).",
             state.ran_at,
         )
+        yield from self._costs(state.observed)
+
+    def _costs(self, observed: Mapping[str, Observed]) -> Iterator[Metric]:
+        """The cost floor per rental kind, the cost a day, the power figure, the tariff and
+        the exchange rates, as the cycle observed them; an unknown one is absent (never 0),
+        and `cost_fact_unknown` says why."""
+
+        def known(name: str) -> float | None:
+            value = observed.get(name)
+            return None if value is None or isinstance(value, Unknown) else float(value)
+
+        floor = GaugeMetricFamily(
+            PREFIX + "cost_floor_price",
+            "The least price per day that nets the rig's cost after the host fees of the "
+            "rental kind (before the policy's margin).",
+            labels=["kind", "currency"],
+        )
+        for kind in _FLOOR_KINDS:
+            value = known(f"cost.floor.{kind}")
+            if value is not None:
+                floor.add_metric([kind, self.currency], value)
+        yield floor
+        for fact, name, doc in _COST_PRICES:
+            family = GaugeMetricFamily(PREFIX + name, doc, labels=["currency"])
+            value = known(fact)
+            if value is not None:
+                family.add_metric([self.currency], value)
+            yield family
+        for fact, name, doc in (
+            ("cost.power_w", "cost_power_watts", "The power figure the cost is computed at."),
+            ("tariff.now", "electricity_price_per_kwh", "The tariff's price of a kWh now."),
+        ):
+            family = GaugeMetricFamily(PREFIX + name, doc)
+            value = known(fact)
+            if value is not None:
+                family.add_metric([], value)
+            yield family
+        rate = GaugeMetricFamily(
+            PREFIX + "exchange_rate_usd",
+            "USD per unit of a currency, as the costs used it (after the sanity checks).",
+            labels=["currency"],
+        )
+        unknown = GaugeMetricFamily(
+            PREFIX + "cost_fact_unknown",
+            "Present (1) while a cost fact is unknown; labels `fact` and `reason` say which "
+            "and why.",
+            labels=["fact", "reason"],
+        )
+        for name, seen in sorted(observed.items()):
+            if not name.startswith(("cost.", "fx.", "tariff.")):
+                continue
+            if isinstance(seen, Unknown):
+                unknown.add_metric([name, seen.reason], 1.0)
+            elif name.startswith("fx.") and name.endswith("_usd"):
+                rate.add_metric([name.removeprefix("fx.").removesuffix("_usd")], float(seen))
+        yield rate
+        yield unknown
 
 
 def _single(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -253,6 +323,7 @@ class AgentMetrics:
             rental_status=result.facts.rental_status,
             settings=plan.target if changed else plan.current,
             ran_at=result.facts.now,
+            observed=dict(result.facts.observed),
         )
         self._reconciles.labels(result.outcome).inc()
         # The plan's reasons are data: rule names as the policy file wrote them.

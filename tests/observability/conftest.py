@@ -11,7 +11,7 @@ import pytest
 from clore_host.agent import CycleResult
 from clore_host.config import load_policy
 from clore_host.config.paths import shipped_dir
-from clore_host.facts import Facts, LocalTime, PriorState, Settings
+from clore_host.facts import Facts, LocalTime, Observed, PriorState, Settings, Unknown
 from clore_host.gpu import GpuSnapshot, open_backend
 from clore_host.outputs.metrics import AgentMetrics, MetricsServer
 from clore_host.policy import Policy, make_plan
@@ -107,12 +107,25 @@ def served() -> Iterator[tuple[AgentMetrics, MetricsServer]]:
         server.close()
 
 
+# A cycle's cost facts (clore_host.costs.observe_costs): the README's 4x RTX 4090 rig, with a
+# euro rate the config lacks.
+COST_FACTS: dict[str, Observed] = {
+    "cost.per_day": 0.0000795,
+    "cost.floor.on_demand": 0.00009937,
+    "cost.floor.spot": 0.00009492,
+    "cost.power_w": 1950.0,
+    "tariff.now": 0.14,
+    "fx.bitcoin_usd": 95000.0,
+    "fx.eur_usd": Unknown("rate_unknown", ("eur", "the market sent none")),
+}
+
+
 @pytest.fixture
 def fed_metrics(snapshot: GpuSnapshot, policy: Policy, clock: FakeClock) -> AgentMetrics:
     """An AgentMetrics that has seen one of everything, so every series exists."""
     metrics = AgentMetrics()
     metrics.observe_snapshot(snapshot)
-    metrics.observe_cycle(cycle_result(policy, make_facts(clock)))
+    metrics.observe_cycle(cycle_result(policy, make_facts(clock, observed=COST_FACTS)))
     metrics.on_api_response("server_config", "0")
     metrics.set_info("0.1.0", "abc123def456")
     return metrics

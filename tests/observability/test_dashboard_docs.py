@@ -61,6 +61,16 @@ def test_dashboard_structure() -> None:
     assert "by code" in titles and "by rule" in titles and "last successful reconcile" in titles
 
 
+def test_the_price_is_shown_against_the_cost_floor() -> None:
+    [panel] = [p for p in panels() if "cost floor" in p["title"].lower()]
+    shown = " ".join(t["expr"] for t in panel["targets"])
+    for name in ("on_demand_price", "spot_min_price"):
+        assert f"clore_host_{name}" in shown
+    for kind in ("on_demand", "spot"):
+        assert f'clore_host_cost_floor_price{{instance=~"$instance", kind="{kind}"}}' in shown
+    assert panel["fieldConfig"]["defaults"]["decimals"] == 8  # a satoshi is visible
+
+
 def test_dashboard_queries_only_exported_metrics(fed_metrics: AgentMetrics) -> None:
     used = {name for expr in exprs() for name in NAME.findall(expr)}
     assert used, "no metric in the dashboard"

@@ -11,13 +11,13 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from clore_host.facts import Settings
+from clore_host.facts import Settings, Unknown
 from clore_host.gpu import GpuReading, GpuSnapshot
 from clore_host.outputs.metrics import KNOWN_THROTTLE_REASONS, AgentMetrics, parse_listen
 from clore_host.policy import Policy, parse_policy
 from clore_host.testing import FakeClock
 
-from .conftest import cycle_result, make_facts
+from .conftest import COST_FACTS, cycle_result, make_facts
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -199,6 +199,48 @@ def test_an_unchanged_cycle_exports_the_current_settings(
     assert series(found, "clore_host_rule_changes_applied_total") == []
 
 
+def test_the_cost_floor_power_and_rates_are_gauges(
+    served, policy: Policy, clock: FakeClock
+) -> None:
+    metrics, server = served
+    metrics.observe_cycle(cycle_result(policy, make_facts(clock, observed=COST_FACTS)))
+    found = samples(scrape(server.url))
+    floor = "clore_host_cost_floor_price"
+    assert value(found, floor, kind="on_demand", currency="bitcoin") == 0.00009937
+    assert value(found, floor, kind="spot", currency="bitcoin") == 0.00009492
+    assert value(found, "clore_host_cost_per_day_price", currency="bitcoin") == 0.0000795
+    assert value(found, "clore_host_cost_power_watts") == 1950
+    assert value(found, "clore_host_electricity_price_per_kwh") == 0.14
+    assert value(found, "clore_host_exchange_rate_usd", currency="bitcoin") == 95000
+    # An unknown rate is absent, never 0, and says why.
+    assert series(found, "clore_host_exchange_rate_usd") == [{"currency": "bitcoin"}]
+    unknown = "clore_host_cost_fact_unknown"
+    assert series(found, unknown) == [{"fact": "fx.eur_usd", "reason": "rate_unknown"}]
+
+    # The next cycle cannot compute the floors: they leave the scrape, with the reason.
+    why = Unknown("rate_rejected", ("bitcoin", "0", "not a positive number"))
+    facts = {
+        **COST_FACTS,
+        "cost.floor.on_demand": why,
+        "cost.floor.spot": why,
+        "fx.bitcoin_usd": why,
+    }
+    metrics.observe_cycle(cycle_result(policy, make_facts(clock, observed=facts)))
+    found = samples(scrape(server.url))
+    assert series(found, floor) == [] and series(found, "clore_host_exchange_rate_usd") == []
+    assert {(s["fact"], s["reason"]) for s in series(found, unknown)} == {
+        ("cost.floor.on_demand", "rate_rejected"),
+        ("cost.floor.spot", "rate_rejected"),
+        ("fx.bitcoin_usd", "rate_rejected"),
+        ("fx.eur_usd", "rate_unknown"),
+    }
+    # A cycle without the costs room (not wired, not configured) exports none of them.
+    metrics.observe_cycle(cycle_result(policy, make_facts(clock)))
+    found = samples(scrape(server.url))
+    for name in (floor, "clore_host_cost_power_watts", unknown, "clore_host_exchange_rate_usd"):
+        assert series(found, name) == []
+
+
 def test_api_requests_info_and_degraded(served) -> None:
     metrics, server = served
     for outcome in ("0", "0", "http_429", "timeout"):
@@ -318,7 +360,7 @@ def test_parse_listen_rejects(listen: str) -> None:
 def test_promtool_check_metrics_passes(served, snapshot, policy: Policy, clock: FakeClock) -> None:
     metrics, server = served
     metrics.observe_snapshot(snapshot)
-    metrics.observe_cycle(cycle_result(policy, make_facts(clock)))
+    metrics.observe_cycle(cycle_result(policy, make_facts(clock, observed=COST_FACTS)))
     metrics.on_api_response("server_config", "0")
     metrics.set_info("0.1.0", "abc123def456")
     text = scrape(server.url)
