@@ -52,6 +52,13 @@ demo: $(STAMP)
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
+# The README's earnings table: every shipped policy against the best static price on every
+# shipped market, 30 days x 20 seeds, with 95 % intervals (clore-host simulate --markdown).
+.PHONY: earnings
+earnings: $(STAMP)
+	$(VENV)/bin/clore-host simulate --markdown --days 30 --seeds 20 --market all \
+		$(foreach p,$(sort $(wildcard policies/*.toml)),--policy $(p))
+
 soak: $(STAMP)
 	$(PY) bench/bench_soak.py
 
