@@ -21,7 +21,7 @@ from ..errors import printable
 from ..facts import Observed, Unknown
 from ..money import MAX_PRICE
 from .gpu_class import GpuClass, cross_check, server_class
-from .peers import PERCENTILES, Match, Summary, select_peers, summarise
+from .peers import PERCENTILES, Summary, select_peers, summarise
 from .spot import rates_in_usd, read_spot
 from .store import MarketStore, Stored, StoredMarket, StoredSpot, Tried
 
@@ -179,7 +179,7 @@ class _Observer:
             answer.servers,
             cls,
             own_ids=own,
-            match=_match(self.market.match),
+            match=self.market.match,
             unreadable=sum(answer.unreadable.values()),
         )
         return StoredMarket(self.now, key, selection), None
@@ -207,17 +207,21 @@ class _Observer:
 
     # -- facts ----------------------------------------------------------------------------
 
-    def _usable(self, name: str, at: float | None, tried: Tried | None) -> Unknown | None:
-        """Why a summary read at `at` cannot be used now (None: it can)."""
-        if at is not None and 0 <= self.now - at <= self.market.max_age:
-            return None
-        if at is not None and self.now - at > self.market.max_age:
-            return Unknown("stale", (round(self.now - at), self.market.max_age))
+    def _usable(self, at: float | None, tried: Tried | None) -> Unknown | None:
+        """Why a summary read at `at` (None: none is kept) cannot be used now, given the
+        last try to read it; None when it can."""
+        failed = tried is not None and tried.failure is not None
+        if at is not None:
+            age = self.now - at
+            if 0 <= age <= self.market.max_age:
+                return None
+            # Too old; or stamped in the future (the clock went back), which says nothing of
+            # its age: then a failed read is the better reason.
+            if age > self.market.max_age or not failed:
+                return Unknown("stale", (round(age), self.market.max_age))
         if tried is not None and tried.failure is not None:
             reason, what, line = tried.failure
             return Unknown(reason, (what, line) if reason == "read_failed" else (what,))
-        if at is not None:  # stamped in the future: the clock went back
-            return Unknown("stale", (round(self.now - at), self.market.max_age))
         return NOT_OBSERVED
 
     def _peer_facts(
@@ -232,7 +236,7 @@ class _Observer:
         tried = stored.tried.get("marketplace")
         if tried is not None and tried.key != self._market_key(cls):
             tried = None
-        why = self._usable("marketplace", market.at if market else None, tried)
+        why = self._usable(market.at if market else None, tried)
         if why is not None or market is None:
             self._all(PEER_FACTS, why or NOT_OBSERVED)
             return None, None
@@ -256,7 +260,7 @@ class _Observer:
         tried = stored.tried.get("spot")
         if tried is not None and tried.key != self.server.id:
             tried = None
-        why = self._usable("spot", spot.at if spot else None, tried)
+        why = self._usable(spot.at if spot else None, tried)
         if why is not None or spot is None:
             self._all(SPOT_FACTS, why or NOT_OBSERVED)
         else:
@@ -270,8 +274,10 @@ class _Observer:
                     "best_bid": spot.best_bid,
                     "unreadable": spot.unreadable,
                 }
-        if spot is None or not spot.rates_sent or not isinstance(spot.rates, dict):
-            if spot is not None and spot.rates_sent and not isinstance(spot.rates, dict):
+        if spot is None or not spot.rates_sent:
+            return None, None
+        if not isinstance(spot.rates, dict):
+            if "spot" in self.fresh:  # said once, when read
                 self.warnings.append(
                     "spot_marketplace: market.currency_rates_in_usd is not an object"
                 )
@@ -281,10 +287,6 @@ class _Observer:
     def _all(self, names: Sequence[str], why: Unknown) -> None:
         for name in names:
             self.facts[name] = why
-
-
-def _match(value: str) -> Match:
-    return "model" if value == "model" else "model_and_count"
 
 
 def _price(prices: object, currency: str) -> float | None:
