@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "market": "market",
     "costs": "costs",
     "simulate": "simulate",
+    "backtest": "backtest",
 }
 
 

@@ -4,11 +4,13 @@ recorded, and another policy decides differently, each difference explained."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from clore_host.cli import main
 from clore_host.config import load_policy
 from clore_host.config.paths import shipped_dir
 from clore_host.history import History
@@ -94,3 +96,32 @@ def test_another_policy_decides_differently_and_says_why(made: Path) -> None:
 def test_a_period_without_records_is_nothing_to_replay(made: Path) -> None:
     with _history(made) as history, pytest.raises(NothingToReplay):
         backtest(history, DEFAULT, "demo-rig", since=START + 30 * 86400)
+
+
+def test_the_command_shows_both_sides_and_the_listing(
+    made: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(made.parent / "config.toml")
+    args = ["backtest", "--policy", "idle-discount", "--since", "2026-06-01", "--config", config]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("backtest of idle-discount against default (as recorded): ")
+    assert out[0].endswith(f"{DAYS:.1f} days, {DAYS * 288} decisions")
+    assert any(line.strip().startswith("changes/day") for line in out)
+    assert "on-demand price by day (time-weighted mean; ran / idle-discount):" in out
+    assert sum(line.endswith("(differs)") for line in out) >= 10
+    assert any(
+        line.startswith("    idle-discount: on_demand") and "idle 2h" in line for line in out
+    )
+    assert any(line.startswith("    ran: on_demand") for line in out)
+
+
+def test_the_command_as_json(made: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(made.parent / "config.toml")
+    args = ["backtest", "--policy", "default", "--since", "2026-06-01", "--config", config]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["decisions"] == doc["same_decisions"] == DAYS * 288
+    assert doc["ran"]["changes"] == doc["replay"]["changes"] > 0
+    assert doc["ran"]["revenue"] == doc["replay"]["revenue"]
+    assert all(item["same"] for item in doc["listing"])
