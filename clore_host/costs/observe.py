@@ -64,37 +64,22 @@ def observe_costs(
     (None: now). Market rates older than `market.max_age` are not used."""
     costs = config.costs
     listing = config.server.currency
-    warnings: list[str] = []
-
-    need = needed_samples(config.agent.sample_interval)
     draws = history.rented_power(now - costs.power_window, now) if costs.power == "measured" else []
     power = power_figure(
         costs.power,
         gpus,
         draws,
-        need=need,
+        need=needed_samples(config.agent.sample_interval),
         overhead_w=costs.overhead_w,
         psu_efficiency=costs.psu_efficiency,
     )
-
-    at = now if rates_at is None or not math.isfinite(rates_at) else rates_at
-    fresh = abs(now - at) <= config.market.max_age
-    last = _last_accepted(history)
-    in_play = list(dict.fromkeys(rate_key(c) for c in (listing, *costs.currencies())))
-    rates: dict[str, RateSeen] = {}
-    for key in in_play:
-        rates[key] = resolve(
-            key, rates_in_usd, fresh=fresh, at=at, fx=config.fx, last=last.get(key), now=now
-        )
-    _keep_accepted(history, last, rates)
-    warnings += _rate_warnings(rates, config, now)
+    rates, fresh = _observe_rates(config, history, rates_in_usd, rates_at, now)
+    warnings = _rate_warnings(rates, config, now)
 
     facts: dict[str, Observed] = {
         "cost.power_w": power if isinstance(power, Unknown) else power.watts
     }
-    for key, seen in rates.items():
-        if key != USD:
-            facts[fx_fact(key)] = seen.value
+    facts.update({fx_fact(key): seen.value for key, seen in rates.items() if key != USD})
     record: dict[str, Any] = {
         "version": RECORD_VERSION,
         "at": now,
@@ -108,17 +93,54 @@ def observe_costs(
             "surcharge": config.fees.surcharge.get(listing, 0.0),
             "surcharge_currency": listing,
         },
+        "tariff": None,
+        "energy": None,
+        "fixed": None,
+        "cost": None,
+        "floors": None,
     }
+    _cost_facts(config, power, rates, now, facts, record)
+    record["facts"] = _facts_record(facts)
+    return CostObservation(facts, record, tuple(warnings))
 
+
+def _observe_rates(
+    config: Config,
+    history: History,
+    sent: Mapping[str, object] | None,
+    sent_at: float | None,
+    now: float,
+) -> tuple[dict[str, RateSeen], bool]:
+    """The rate of each currency in play (the listing currency's, the costs'), and whether
+    the market's rates were fresh enough to use; keeps the rates accepted now."""
+    at = now if sent_at is None or not math.isfinite(sent_at) else sent_at
+    fresh = abs(now - at) <= config.market.max_age
+    last = _last_accepted(history)
+    currencies = (config.server.currency, *config.costs.currencies())
+    rates = {
+        key: resolve(key, sent, fresh=fresh, at=at, fx=config.fx, last=last.get(key), now=now)
+        for key in dict.fromkeys(rate_key(c) for c in currencies)
+    }
+    _keep_accepted(history, last, rates)
+    return rates, fresh
+
+
+def _cost_facts(
+    config: Config,
+    power: PowerFigure | Unknown,
+    rates: Mapping[str, RateSeen],
+    now: float,
+    facts: dict[str, Observed],
+    record: dict[str, Any],
+) -> None:
+    """tariff.now, cost.per_day and the floors into `facts`, their breakdown into `record`."""
+    costs, listing = config.costs, config.server.currency
+    names = ("cost.per_day", *(f"cost.floor.{k}" for k in KINDS))
     tariff = Tariff.from_config(costs, config.timezone)
     if tariff is None:
         absent = Unknown("not_configured", ("costs.electricity",))
-        for name in ("tariff.now", "cost.per_day", *(f"cost.floor.{k}" for k in KINDS)):
-            facts[name] = absent
-        record.update(tariff=None, energy=None, fixed=None, cost=None, floors=None)
-        record["facts"] = _facts_record(facts)
-        return CostObservation(facts, record, tuple(warnings))
-
+        facts.update(dict.fromkeys(("tariff.now", *names), absent))
+        return
     price_now = tariff.price_at(now)
     segments = tariff.segments(now, costs.horizon)
     average = weighted_average(segments)
@@ -132,22 +154,16 @@ def observe_costs(
         "segments": [_segment_record(s) for s in segments],
     }
     fixed = costs.fixed
-    record["fixed"] = (
-        None if fixed is None else {"per_day": fixed.per_day, "currency": fixed.currency}
-    )
-    record["energy"] = (
-        None if isinstance(power, Unknown) else {"kwh_per_day": kwh_per_day(power.watts)}
-    )
+    if fixed is not None:
+        record["fixed"] = {"per_day": fixed.per_day, "currency": fixed.currency}
+    if not isinstance(power, Unknown):
+        record["energy"] = {"kwh_per_day": kwh_per_day(power.watts)}
 
     needed = [listing, tariff.currency, *([] if fixed is None else [fixed.currency])]
     missing = _first_unknown(power, [rates[rate_key(c)].value for c in needed])
     if missing is not None:
-        for name in ("cost.per_day", *(f"cost.floor.{k}" for k in KINDS)):
-            facts[name] = missing
-        record.update(cost=None, floors=None)
-        record["facts"] = _facts_record(facts)
-        return CostObservation(facts, record, tuple(warnings))
-
+        facts.update(dict.fromkeys(names, missing))
+        return
     assert isinstance(power, PowerFigure)
     usd = {c: _known(rates[rate_key(c)].value) for c in needed}
 
@@ -162,17 +178,14 @@ def observe_costs(
         )
 
     cost_now, cost_horizon = cost_at(price_now), cost_at(average)
-    floors = {k: cost_floor(cost_horizon.listing, config.fees.kept(k, listing)) for k in KINDS}
     facts["cost.per_day"] = round_up(cost_horizon.listing)
-    for kind, value in floors.items():
-        facts[f"cost.floor.{kind}"] = value
     record["cost"] = {"now": _cost_record(cost_now), "horizon": _cost_record(cost_horizon)}
-    record["floors"] = {
-        kind: {"price": value, "kept_percent": config.fees.kept(kind, listing)}
-        for kind, value in floors.items()
-    }
-    record["facts"] = _facts_record(facts)
-    return CostObservation(facts, record, tuple(warnings))
+    record["floors"] = {}
+    for kind in KINDS:
+        kept = config.fees.kept(kind, listing)
+        floor = cost_floor(cost_horizon.listing, kept)
+        facts[f"cost.floor.{kind}"] = floor
+        record["floors"][kind] = {"price": floor, "kept_percent": kept}
 
 
 # -- the last accepted rates, kept between runs -----------------------------------------------

@@ -1,7 +1,7 @@
 """The history: GPU samples and their rollups, the audit trail, decisions and agent state, in
 one SQLite file in the state directory.
 
-`History` is the one object the rest of the program uses. It owns three parts, one module each:
+`History` is the one object the rest of the program uses. It owns its parts, one module each:
 
 - store.py: the file itself: opening, schema and migrations, transactions, HistoryError.
 - samples.py: recording samples, per-minute rollups, retention, idle time and coverage,
