@@ -15,10 +15,10 @@ from ..money import MAX_PRICE, to_unit
 
 @dataclass(frozen=True)
 class SpotSummary:
-    """The offers on this server: how many are active, the best bid (None: no offer)."""
+    """The offers on this server: how many are active, the best active bid (None: none)."""
 
     offers: int  # active offers
-    best_bid: float | None  # the highest bid of any readable offer, in whole units
+    best_bid: float | None  # the highest bid of an active offer, in whole units
     unreadable: int = 0  # offers left out: a bid or `active` of the wrong type or range
 
 
@@ -40,8 +40,9 @@ def read_spot(answer: SpotMarketplaceResponse) -> SpotSummary:
         if bid is None or not isinstance(offer.active, bool):
             unreadable += 1
             continue
-        bids.append(bid)
-        active += offer.active
+        if offer.active:
+            active += 1
+            bids.append(bid)
     return SpotSummary(active, to_unit(max(bids)) if bids else None, unreadable)
 
 

@@ -170,18 +170,16 @@ def _spoil(rng: random.Random, listings: list[dict[str, Any]]) -> None:
 
 
 def spot_offers(seed: int, on_demand: float, *, first_offer_id: int = 500) -> list[dict[str, Any]]:
-    """Offers on one server priced `on_demand`: bids around half of it, one or two active,
-    and one nobody can read (a bid that is a string)."""
+    """Offers on one server priced `on_demand`: bids around half of it, the highest two
+    active (renting it), and one nobody can read (a bid that is a string)."""
     rng = random.Random(seed)
-    offers: list[dict[str, Any]] = []
-    for i in range(rng.randint(3, 7)):
-        offers.append(
-            {
-                "offer_id": first_offer_id + i,
-                "bid": round(on_demand * rng.uniform(0.3, 0.65), 8),
-                "active": i < 2,
-                "my": False,
-            }
-        )
+    bids = sorted(
+        (round(on_demand * rng.uniform(0.3, 0.65), 8) for _ in range(rng.randint(3, 7))),
+        reverse=True,
+    )
+    offers: list[dict[str, Any]] = [
+        {"offer_id": first_offer_id + i, "bid": bid, "active": i < 2, "my": False}
+        for i, bid in enumerate(bids)
+    ]
     offers.append({"offer_id": first_offer_id + 50, "bid": "0.0001", "active": False, "my": False})
     return offers
