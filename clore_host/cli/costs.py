@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from ..history import History
     from . import Commands
 
-JSON_VERSION = 1
 WIDTH = 100  # of a line of text output
 LABEL = 11  # the widest label: "tariff now", "tariff 24h"
 
@@ -99,10 +98,9 @@ def _recorded_rates(history: History, config: Config, now: float) -> tuple[Any, 
 
 
 def to_json(config: Config, seen: CostObservation) -> dict[str, Any]:
-    """The documented --json shape: the cost record (README, "clore-host costs"), with the
-    server's name and the warnings."""
+    """The documented --json shape: the cost record (README, "clore-host costs"; its
+    `version` is the shape's), with the server's name and the warnings."""
     return {
-        "json_version": JSON_VERSION,
         "server": config.server.name,
         **seen.record,
         "warnings": list(seen.warnings),

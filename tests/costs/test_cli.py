@@ -178,7 +178,6 @@ def test_measured_power_and_the_market_rate_the_agent_recorded(
 
 # The documented --json shape (README, `clore-host costs --json`): key -> type.
 SHAPE: dict[str, Any] = {
-    "json_version": int,
     "server": str,
     "at": float,
     "version": int,
