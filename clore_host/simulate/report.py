@@ -44,6 +44,7 @@ def text(evaluation: Evaluation) -> list[str]:
         f"{market.busy_w:g} W rented; cost floor {format_price(floor_on_demand)} on demand, "
         f"{format_price(floor_spot)} spot",
         "  per day, mean +-95 % interval over seeds; uplift: net against the best static price",
+        "  (the price with the best mean net in a sweep over other seeds; see --json's sweep)",
         "",
     ]
     header: tuple[str, ...] = (
@@ -89,8 +90,8 @@ def markdown(evaluations: Sequence[Evaluation]) -> list[str]:
     days = {e.days for e in evaluations}
     lines = [
         f"Net revenue against the best static price, {'/'.join(f'{d:g}' for d in days)} days, "
-        f"{'/'.join(str(s) for s in seeds)} seeds (mean +-95 % interval); "
-        "changes a day; hours below the cost floor.",
+        f"{'/'.join(str(s) for s in seeds)} seeds (mean +-95 % interval; the best static "
+        "price picked by a sweep over other seeds); changes a day; hours below the cost floor.",
         "",
         "| policy | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
