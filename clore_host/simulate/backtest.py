@@ -68,6 +68,7 @@ class Decision:
     plan: Plan  # P's plan (its `current` is P's settings then)
     ran: ChangeRecord | None  # the agent's change at this decision, if it made one
     landed: bool  # P's change (if any) took effect
+    memory: Memory  # what P carried into this decision
 
     @property
     def same(self) -> bool:
@@ -200,6 +201,7 @@ def backtest(
             current = obs.current
         ran = changes.get(obs.now)
         mine = replace(obs, current=current)
+        carried = memory
         plan, after = step(policy, mine, memory, history)
         agreed = ran is not None and plan.changed and plan.target == ran.after
         if agreed:
@@ -213,7 +215,7 @@ def backtest(
             memory, current = after, plan.target
         else:
             memory = memory.seeing(obs.rental_status, obs.now)
-        decisions.append(Decision(obs.now, plan, ran, landed))
+        decisions.append(Decision(obs.now, plan, ran, landed, carried))
         expected = ran.after if ran is not None and ran.status == "applied" else obs.current
         ran_track.append((obs.now, expected))
         replay_track.append((obs.now, current))

@@ -14,6 +14,7 @@ from clore_host.cli import main
 from clore_host.config import load_policy
 from clore_host.config.paths import shipped_dir
 from clore_host.history import History
+from clore_host.policy.step import Memory, Observation, memory_from_record, observation_from_record
 from clore_host.simulate.backtest import NothingToReplay, backtest
 from clore_host.testing.clock import FakeClock
 from clore_host.testing.rig import Rig
@@ -53,6 +54,10 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield root / "state"
 
 
+def _seen(memory: Memory, obs: Observation) -> tuple[object, ...]:
+    return (memory.prior, memory.rental_status_for(obs.rental_status, obs.now))
+
+
 def _history(state: Path) -> History:
     return History.open(state / "history.db")
 
@@ -60,11 +65,22 @@ def _history(state: Path) -> History:
 def test_replaying_the_policy_that_ran_reproduces_every_decision(made: Path) -> None:
     with _history(made) as history:
         applied = history.changes(since=START)
+        rows = history.observations("reconcile", START)
         result = backtest(
             history, load_policy(shipped_dir("policies") / "default.toml"), "demo-rig", since=START
         )
     assert len(result.decisions) == DAYS * 24 * 12
     assert result.differing == ()
+    # The memory the replay carried into each decision is the one the agent decided with, as
+    # a decision reads it: the rails' prior state and the time in the rental status. (At the
+    # first sight of a status the agent's record forgets the old one; the replay still holds
+    # it: both read "unknown".)
+    observations = [observation_from_record(r) for _, r in rows]
+    recorded = [memory_from_record(r) or Memory() for _, r in rows]
+    assert [_seen(d.memory, o) for d, o in zip(result.decisions, observations, strict=True)] == [
+        _seen(m, o) for m, o in zip(recorded, observations, strict=True)
+    ]
+    assert sum(m.last_price_change is not None for m in recorded) > 500
     # Every change the agent wrote, the replay wrote at the same decision, to the same settings.
     replayed = [(d.ts, d.plan.target) for d in result.decisions if d.plan.changed and d.landed]
     assert replayed == [(c.ts, c.after) for c in applied]
