@@ -156,3 +156,15 @@ def test_a_rental_keeps_the_price_it_started_at() -> None:
         r.price * (min(r.end, START + 30 * 86400) - r.start) / 86400 for r in result.rentals
     )
     assert math.isclose(result.gross, earned, rel_tol=1e-12)
+
+
+def test_hours_below_the_cost_floor_count_rented_and_listed_time() -> None:
+    steady = market()
+    floor = steady.cost_floor[0]
+    cheap = run(steady, 0, 10, static_settings(steady, floor * 0.9))
+    assert cheap.rentals and math.isclose(cheap.hours_below_floor, 240, rel_tol=1e-9)
+    fair = run(steady, 0, 10, static_settings(steady, floor * 1.5))
+    assert fair.hours_below_floor == 0
+    # Delisted time is not listed below the floor; rented time is only if the price was.
+    off = static_settings(steady, floor * 0.9)._replace(availability=False)
+    assert run(steady, 0, 10, off).hours_below_floor == 0
