@@ -314,7 +314,6 @@ OBSERVED_FACTS: tuple[FactSpec, ...] = (
     ),
     _observed("cost.power_w", "number", "the power figure the cost is based on, W", "power W"),
     _observed("fx.bitcoin_usd", "number", "the bitcoin to USD rate in use", "BTC/USD"),
-    _observed("fx.clore_usd", "number", "the CLORE to USD rate in use", "CLORE/USD"),
     _observed("fx.eur_usd", "number", "the EUR to USD rate in use", "EUR/USD"),
     _observed(
         "tariff.now", "number", "the electricity price per kWh now, in its currency", "tariff"

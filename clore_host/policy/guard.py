@@ -114,7 +114,7 @@ def _floor(rails: Rails, name: str, facts: Facts) -> _Floor:
         return _Floor(bounds)
     fact = f"cost.floor.{name}"
     cost = facts.number(fact)
-    if cost is None or not (math.isfinite(cost) and cost > 0):
+    if cost is None or not (math.isfinite(cost) and cost >= 0):
         why = facts.why_unknown(fact) or Unknown("not_observed")
         return _Floor(bounds, unknown=RailReason("cost_floor_unknown", (), why))
     margin = rails.cost_floor.margin

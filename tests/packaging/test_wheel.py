@@ -85,7 +85,7 @@ def build_wheel(out: Path) -> Path:
     """Build the wheel from a copy of what the build reads, so nothing lands in the tree."""
     src = out / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    for part in ("clore_host", "policies", "scenarios"):
+    for part in ("clore_host", "policies", "scenarios", "markets"):
         shutil.copytree(REPO / part, src / part, ignore=ignore)
     for part in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / part, src / part)

@@ -83,7 +83,7 @@ def test_param_problems_are_located() -> None:
             [{**LIST, "name": "x"}],
             spot={"floor": "flor", "ceiling": 0.0002},
         )
-    ) == {  # noqa: E501
+    ) == {
         "rails.spot.floor": "unknown param 'flor' (params: list_price)",
     }
     assert _errors(_policy({}, [LIST])) == {

@@ -60,7 +60,14 @@ def assert_settings(plans: list[Plan], expected: list[tuple[float, float, bool, 
 
 
 def test_shipped_policies_present() -> None:
-    for name in ("default", "idle-discount", "time-of-use", "health-guard"):
+    for name in (
+        "default",
+        "idle-discount",
+        "time-of-use",
+        "health-guard",
+        "cost-floor",
+        "market-follow",
+    ):
         assert resolve_shipped(name, "policies").is_file(), name
 
 
