@@ -123,6 +123,7 @@ class Agent:
         # Since when (monotonic) the GPU driver has answered with no GPU; None: it lists some.
         self._zero_since: float | None = None
         self._zero_read_missing = False  # said once, when the grace ran out
+        self._market_warnings: tuple[str, ...] = ()  # the market's last warnings, said once
 
     @classmethod
     def open(
@@ -296,8 +297,11 @@ class Agent:
             )
             observed.update(market.facts)
             rates, rates_at = market.rates_in_usd, market.rates_at
-            for warning in market.warnings:
-                log.warning("market: %s", warning)
+            # Said when they change, not every cycle (a class mismatch lasts).
+            if market.warnings != self._market_warnings:
+                for warning in market.warnings:
+                    log.warning("market: %s", warning)
+                self._market_warnings = market.warnings
             if market.record is not None:
                 self.history.record_observation(now, "market", market.record)
         if needs_costs:

@@ -140,3 +140,22 @@ def test_an_unknown_market_skips_the_rules_that_read_it_and_nothing_else(
     assert result.outcome == "changed" and rig.writes()[-1]["mrl"] == 96  # the rest as before
     assert rig.writes()[-1]["on_demand"] == 0.0001
     assert any("market: " in r.getMessage() for r in caplog.records)  # a warning, no crash
+
+
+def test_a_lasting_class_mismatch_is_warned_once_not_every_cycle(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    config = {"policy": {"path": "market-follow"}}
+    with Rig(tmp_path, clock=clock, market=SEED, config=config) as rig:
+        specs = {"gpu": "2x NVIDIA GeForce RTX 4090", "gpuram": 24}
+        rig.emulator.update_server(rig.server, specs=specs)  # the driver lists one
+        daemon = rig.daemon()
+        try:
+            with caplog.at_level("WARNING", logger="clore_host.agent.cycle"):
+                run_for(daemon, clock, 3 * HOUR)  # 36 reconciles
+        finally:
+            daemon.close()
+    said = [r.getMessage() for r in caplog.records if "the server's class is" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "2x" in said[0] and "but the driver lists 1 GPU(s)" in said[0]
