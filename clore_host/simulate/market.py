@@ -23,22 +23,45 @@ if TYPE_CHECKING:
     from .model import Listing
 
 
+class MarketRoom:
+    """Market reads during one run. The statistics are computed again only when a peer's
+    price or rented state, or this server's price, changed since the last read (most reads
+    find the same market: peers reprice hourly, reads come every 15 minutes)."""
+
+    def __init__(self, market: MarketFile) -> None:
+        self.market = market
+        self._key: tuple[object, ...] | None = None
+        self._facts: dict[str, Observed] = {}
+
+    def read(self, crowd: Sequence[Listing], server: Listing, t: float) -> dict[str, Observed]:
+        owners = tuple(
+            OwnerVote(peer.price, peer.spot, 1.0 if peer.rented(t) else 0.0)
+            for peer in crowd
+            if peer.listed
+        )
+        own = server.price if server.listed else None
+        key = (owners, own)
+        if key != self._key:
+            summary = summarise(
+                Selection(owners, {}, len(owners)),
+                min_peers=self.market.market.min_peers,
+                own_price=own,
+            )
+            self._key, self._facts = key, peer_values(summary, own)
+        return {**self._facts, **spot_facts(server, t)}
+
+
 def market_facts(
     market: MarketFile, crowd: Sequence[Listing], server: Listing, t: float
 ) -> dict[str, Observed]:
     """The facts a read at `t` gives: the listed peers' statistics and this server's rank
     among them (market.age 0: the caller ages them), and this server's spot offers."""
-    owners = tuple(
-        OwnerVote(peer.price, peer.spot, 1.0 if peer.rented(t) else 0.0)
-        for peer in crowd
-        if peer.listed
-    )
-    summary = summarise(
-        Selection(owners, {}, len(owners)),
-        min_peers=market.market.min_peers,
-        own_price=server.price if server.listed else None,
-    )
-    out = peer_values(summary, server.price if server.listed else None)
+    return MarketRoom(market).read(crowd, server, t)
+
+
+def spot_facts(server: Listing, t: float) -> dict[str, Observed]:
+    """This server's own spot market: one offer (its renter's bid) while rented on spot."""
+    out: dict[str, Observed] = {}
     on_spot = server.rented(t) and server.kind == "spot"
     out["spot.offers"] = 1.0 if on_spot else 0.0
     out["spot.best_bid"] = server.locked if on_spot else Unknown("no_offers")
@@ -83,4 +106,4 @@ def cost_facts(market: MarketFile) -> dict[str, Observed]:
     }
 
 
-__all__ = ["cost_facts", "market_facts", "peer_values"]
+__all__ = ["MarketRoom", "cost_facts", "market_facts", "peer_values", "spot_facts"]

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from ..facts import GpuNow, HostNow, Observed, RentalStatus, Settings
 from ..policy import Policy
 from ..policy.step import Memory, Observation, step
-from .market import cost_facts, market_facts
+from .market import MarketRoom, cost_facts
 from .market_file import LogNormal, MarketFile, PeerRule
 from .samples import MemorySamples
 
@@ -260,6 +260,7 @@ def run(
     )
     samples = MemorySamples()
     memory = Memory()
+    room = MarketRoom(market)
     sampled_end = -math.inf  # the last rental end recorded in the samples
     people = arrivals(market, seed, days)
     i, n_people = 0, len(people)
@@ -290,7 +291,7 @@ def run(
         if reads_market:
             if t >= next_read:
                 read_at, next_read = t, t + market.market.interval
-                observed = {**costs, **market_facts(market, crowd, server, t)}
+                observed = {**costs, **room.read(crowd, server, t)}
             observed = {**observed, "market.age": t - read_at}
         current = timeline[-1][1]
         obs = Observation(
