@@ -24,7 +24,16 @@ from ..clock import Clock, SystemClock
 from ..config import Config, load_policy
 from ..duration import format_duration
 from ..errors import Failure
-from ..facts import SETTING_FIELDS, Facts, GpuNow, HostNow, Observed, RentalStatus, Settings
+from ..facts import (
+    RENTAL_STATUSES,
+    SETTING_FIELDS,
+    Facts,
+    GpuNow,
+    HostNow,
+    Observed,
+    RentalStatus,
+    Settings,
+)
 from ..gpu.base import NoGpusListed
 from ..observe.server import current_settings, rental_status_of, same_settings
 from ..policy import FieldPlan, Plan, Policy, RuleReason, make_plan
@@ -315,20 +324,22 @@ class Agent:
         return observed
 
     def _memory(self, status: RentalStatus, now: float) -> Memory:
-        """The memory between cycles, as history keeps it: the audit trail's last changes
-        and the rental status first seen (stored the first time a status is seen)."""
+        """The memory carried into this cycle, as history keeps it: the audit trail's last
+        changes, and the rental status last seen with since when (the memory step() would
+        carry). A status seen for the first time is stored with `now` as its start."""
         prior = self.history.prior_state(self.config.server.name)
         seen = self.history.get_state("rental_status")
+        last: RentalStatus | None = None
         since: float | None = None
-        if isinstance(seen, dict) and seen.get("status") == status:
-            since = float(seen["since"])
-        else:
+        if isinstance(seen, dict) and seen.get("status") in RENTAL_STATUSES:
+            last, since = seen["status"], float(seen["since"])
+        if last != status:
             self.history.set_state("rental_status", {"status": status, "since": now})
         self.history.record_rental_status(now, status)
         return Memory(
             last_price_change=prior.last_price_change,
             availability_since=prior.availability_since,
-            rental_status=status if since is not None else None,
+            rental_status=last,
             rental_status_since=since,
         )
 
@@ -354,10 +365,12 @@ class Agent:
         plan = make_plan(self.policy, facts, memory.prior)
         # Read before this cycle records its decision: the writing cycle's is the last one.
         settled = () if dry_run else self._settled(facts)
-        # What this cycle read, for a backtest to replay (windows come from the samples).
-        self.history.record_observation(
-            facts.now, "reconcile", observation_to_record(observation, memory)
-        )
+        # What this cycle read, for a backtest to replay (windows come from the samples); a
+        # dry run (`plan`) is no decision the agent acted on, so it is not replayed.
+        if not dry_run:
+            self.history.record_observation(
+                facts.now, "reconcile", observation_to_record(observation, memory)
+            )
         self.history.record_decision(facts.now, plan.to_dict())
         if dry_run:
             return CycleResult("dry_run", plan, facts, recovered)
