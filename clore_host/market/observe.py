@@ -241,7 +241,7 @@ class _Observer:
             self._all(PEER_FACTS, why or NOT_OBSERVED)
             return None, None
         summary = summarise(market.selection, min_peers=self.market.min_peers, own_price=own_price)
-        self.facts.update(_peer_values(summary, own_price, self.now - market.at))
+        self.facts.update(peer_values(summary, own_price, self.now - market.at))
         if "marketplace" in self.fresh:
             self.record["marketplace"] = _record(summary, cls, self.market.match)
         return summary, market.at
@@ -297,8 +297,10 @@ def _price(prices: object, currency: str) -> float | None:
     return float(value) if 0 < value <= MAX_PRICE and math.isfinite(value) else None
 
 
-def _peer_values(summary: Summary, own_price: float | None, age: float) -> dict[str, Observed]:
-    """The market.* facts of `summary` read `age` seconds ago."""
+def peer_values(
+    summary: Summary, own_price: float | None, age: float = 0.0
+) -> dict[str, Observed]:
+    """The market.* facts of `summary` read `age` seconds ago (the simulator's peers too)."""
     few = Unknown("too_few_peers", (summary.peers, summary.need))
     out: dict[str, Observed] = {"market.peers": float(summary.peers), "market.age": max(0.0, age)}
     for p in PERCENTILES:
@@ -319,10 +321,9 @@ def _peer_values(summary: Summary, own_price: float | None, age: float) -> dict[
     )
     if summary.on_demand is None:
         out["market.rank"] = few
-    elif own_price is None:
+    elif own_price is None or summary.rank is None:
         out["market.rank"] = Unknown("not_listed")
     else:
-        assert summary.rank is not None
         out["market.rank"] = summary.rank
     return out
 

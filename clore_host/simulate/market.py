@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..facts import Observed, Unknown
-from ..market.peers import PERCENTILES, OwnerVote, Selection, Summary, summarise
+from ..market.observe import peer_values
+from ..market.peers import OwnerVote, Selection, summarise
 from .market_file import MarketFile
 
 if TYPE_CHECKING:
@@ -65,32 +66,6 @@ def spot_facts(server: Listing, t: float) -> dict[str, Observed]:
     on_spot = server.rented(t) and server.kind == "spot"
     out["spot.offers"] = 1.0 if on_spot else 0.0
     out["spot.best_bid"] = server.locked if on_spot else Unknown("no_offers")
-    return out
-
-
-def peer_values(summary: Summary, own_price: float | None) -> dict[str, Observed]:
-    """The market.* facts of a summary, named and made unknown as the market room does."""
-    few = Unknown("too_few_peers", (summary.peers, summary.need))
-    few_spot = Unknown("too_few_peers", (summary.spot_peers, summary.need))
-    out: dict[str, Observed] = {"market.peers": float(summary.peers), "market.age": 0.0}
-    for p in PERCENTILES:
-        od, sp = summary.on_demand, summary.spot
-        out[f"market.on_demand.p{p}"] = od[p] if od is not None else few
-        out[f"market.spot.p{p}"] = sp[p] if sp is not None else few_spot
-    if summary.rented_share is not None:
-        out["market.rented_share"] = summary.rented_share
-    else:
-        out["market.rented_share"] = (
-            few
-            if summary.on_demand is None
-            else Unknown("too_few_peers", (summary.rented_owners, summary.need))
-        )
-    if summary.on_demand is None:
-        out["market.rank"] = few
-    elif own_price is None or summary.rank is None:
-        out["market.rank"] = Unknown("not_listed")
-    else:
-        out["market.rank"] = summary.rank
     return out
 
 

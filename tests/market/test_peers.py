@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clore_host.facts import Unknown
-from clore_host.market.observe import _peer_values
+from clore_host.market.observe import peer_values
 from clore_host.market.peers import (
     REASONS,
     fenced,
@@ -125,7 +125,7 @@ def test_too_few_owners_makes_the_statistics_unknown() -> None:
     listings = [listing(1 + i % 4, (10 + i) * 1e-5) for i in range(10)]
     summary = summarise(select_peers(listings, cls(), own_ids=()), min_peers=5, own_price=1e-4)
     assert summary.peers == 4 and summary.on_demand is None and summary.rank is None
-    facts = _peer_values(summary, 1e-4, age=30.0)
+    facts = peer_values(summary, 1e-4, age=30.0)
     assert facts["market.peers"] == 4.0 and facts["market.age"] == 30.0
     for name in ("market.on_demand.p50", "market.rank", "market.rented_share"):
         assert facts[name] == Unknown("too_few_peers", (4, 5))
@@ -154,13 +154,13 @@ def test_the_facts_of_a_full_summary() -> None:
         listing(i, (9 + i) * 1e-5, spot=(4 + i) * 1e-5, rented=i % 2 == 0) for i in range(1, 7)
     ]
     summary = summarise(select_peers(listings, cls(), own_ids=()), min_peers=5, own_price=12e-5)
-    facts = _peer_values(summary, 12e-5, age=0.0)
+    facts = peer_values(summary, 12e-5, age=0.0)
     assert facts["market.peers"] == 6.0
     assert facts["market.on_demand.p50"] == pytest.approx(12.5e-5)
     assert facts["market.spot.p10"] == pytest.approx(5.5e-5)
     assert facts["market.rented_share"] == pytest.approx(0.5)
     assert facts["market.rank"] == 41.7  # 2 below, 1 tied, of 6
-    assert _peer_values(summary, None, age=0.0)["market.rank"] == Unknown("not_listed")
+    assert peer_values(summary, None, age=0.0)["market.rank"] == Unknown("not_listed")
 
 
 def test_the_fixture_class_is_the_rigs() -> None:
