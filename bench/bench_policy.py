@@ -36,7 +36,7 @@ def random_case(rng: random.Random, policy: Policy) -> tuple[Facts, PriorState]:
         )
         for i in range(rng.choice([1, 2, 4, 8]))
     )
-    windows = {key: tuple(rng.uniform(40, 95) for _ in gpus) for key in policy.window_keys()}
+    windows = {key: {g.index: rng.uniform(40, 95) for g in gpus} for key in policy.window_keys()}
     current = Settings(
         rng.uniform(0.00004, 0.0004),
         rng.uniform(0.00002, 0.0002),

@@ -128,8 +128,9 @@ class Facts:
     current: Settings
     expected_gpus: int
     gpus: tuple[GpuNow, ...]
-    # Per-GPU aggregates, index-aligned with `gpus`; None where a GPU has no data in the window.
-    windows: Mapping[WindowKey, tuple[float | None, ...]] = field(default_factory=dict)
+    # Per-GPU aggregates by GPU index; a GPU absent (or None) has no data in the window. A
+    # window absent altogether was not asked for.
+    windows: Mapping[WindowKey, Mapping[int, float | None]] = field(default_factory=dict)
     idle_for: float | None = None  # seconds since any GPU last exceeded the idle threshold
     host: HostNow = HostNow()
     # Facts observed in their own rooms (market.*, spot.*, cost.*, fx.*, tariff.*), by their

@@ -483,7 +483,8 @@ FACTS: dict[str, FactSpec] = {
 def gpu_values(facts: Facts, metric: str, key: WindowKey | None) -> Sequence[float | None]:
     """Per-GPU values of a metric: the window aggregate, or the current reading."""
     if key is not None:
-        return facts.windows.get(key, ())
+        per_gpu = facts.windows.get(key)
+        return () if per_gpu is None else [per_gpu.get(g.index) for g in facts.gpus]
     return [None if g.lost else getattr(g, metric) for g in facts.gpus]
 
 

@@ -361,10 +361,10 @@ def _implausible_facts(facts: Facts, prior: PriorState) -> str | None:
             if problem:
                 return f"GPU {gpu.index} {problem}"
     for key, values in facts.windows.items():
-        for i, value in enumerate(values):
+        for index, value in values.items():
             problem = _bad_metric(key.metric, value)
             if problem:
-                return f"GPU #{i} {key.agg} over {format_duration(key.seconds)}: {problem}"
+                return f"GPU {index} {key.agg} over {format_duration(key.seconds)}: {problem}"
     host = facts.host
     for label, value in (
         ("host CPU %", host.cpu_percent),

@@ -138,7 +138,7 @@ def facts_for(policy: Policy, observation: Observation, memory: Memory, samples:
     idle_threshold, and how long the server has been in its rental status (from `memory`)."""
     now = observation.now
     gpus = observation.gpus
-    windows: dict[WindowKey, tuple[float | None, ...]] = {}
+    windows: dict[WindowKey, Mapping[int, float | None]] = {}
     keys = _window_keys(policy)
     if keys:
         span = samples.coverage(now)
@@ -146,10 +146,9 @@ def facts_for(policy: Policy, observation: Observation, memory: Memory, samples:
             if span < key.seconds * WINDOW_COVERAGE:
                 # A window reaching back past the first sample would judge "for 30 minutes"
                 # on minutes of data: unknown, so no rule acts on it (a young history).
-                windows[key] = tuple(None for _ in gpus)
+                windows[key] = {}
                 continue
-            per_gpu = samples.window(key, now)
-            windows[key] = tuple(per_gpu.get(gpu.index) for gpu in gpus)
+            windows[key] = samples.window(key, now)
     return Facts(
         now=now,
         local=LocalTime.at(now, observation.timezone),

@@ -60,6 +60,8 @@ def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
     from clore_host.history import HistoryDamaged, HistoryError
     from clore_host.issues import InputFileError, InvalidSetting, Issue
     from clore_host.observe.server import ServerDataError
+    from clore_host.simulate.backtest import NothingToReplay, RecordDamaged
+    from clore_host.simulate.plot import PlotUnavailable
 
     api_down = "API unavailable, nothing changed: "
     gpus_down = "GPUs unavailable, nothing changed: "
@@ -203,6 +205,21 @@ def _cases() -> dict[str, tuple[Callable[[], Failure], int, str]]:
             EXIT_UNAVAILABLE,
             "history damaged: move it aside: /var/lib/clore-host/history.db: "
             "table samples is missing; nothing changed",
+        ),
+        "NothingToReplay": (
+            lambda: NothingToReplay("history holds no reconcile since 2026-11-01"),
+            EXIT_INVALID,
+            "nothing to replay: history holds no reconcile since 2026-11-01",
+        ),
+        "RecordDamaged": (
+            lambda: RecordDamaged("reconcile at 2026-11-01 00:05:00Z: gpus[0].power: not a number"),
+            EXIT_UNAVAILABLE,
+            "history damaged: reconcile at 2026-11-01 00:05:00Z: gpus[0].power: not a number",
+        ),
+        "PlotUnavailable": (
+            lambda: PlotUnavailable("pip install 'clore-host[plot]'"),
+            EXIT_INVALID,
+            "--plot needs matplotlib, which is not installed: pip install 'clore-host[plot]'",
         ),
         "LockHeld": (
             lambda: LockHeld("another clore-host process is changing this server's settings"),

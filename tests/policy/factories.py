@@ -26,6 +26,9 @@ def make_facts(
     idle_for: float | None = None,
     host: HostNow | None = None,
 ) -> Facts:
+    facts_gpus = (
+        tuple(gpus) if gpus is not None else (GpuNow(0, utilization=0.0, temperature=50.0),)
+    )
     return Facts(
         now=now,
         local=LocalTime(hour=hour, minute=0, weekday=weekday),
@@ -33,8 +36,12 @@ def make_facts(
         rental_status_for=status_for,
         current=current,
         expected_gpus=expected,
-        gpus=tuple(gpus) if gpus is not None else (GpuNow(0, utilization=0.0, temperature=50.0),),
-        windows=dict(windows or {}),
+        gpus=facts_gpus,
+        # Given per GPU in the order of `gpus`, as the tests write them; Facts key them by GPU.
+        windows={
+            key: dict(zip((g.index for g in facts_gpus), values, strict=False))
+            for key, values in (windows or {}).items()
+        },
         idle_for=idle_for,
         host=host or HostNow(),
     )

@@ -54,7 +54,7 @@ def facts_at(start: float, moment: Moment, current: Settings, timezone: str = "U
         current=current,
         expected_gpus=moment.expected,
         gpus=(gpu,),
-        windows={TEMP_MAX_30M: (None if moment.lost else window,)},
+        windows={TEMP_MAX_30M: {0: None if moment.lost else window}},
         idle_for=None if moment.idle_for_h is None else moment.idle_for_h * HOUR,
     )
 

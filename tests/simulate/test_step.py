@@ -169,9 +169,9 @@ def test_windows_are_unknown_until_history_covers_most_of_them() -> None:
     obs = Observation(T0, "UTC", "not_rented", BASE, 1, gpus)
     edge = T0 + 1800 * WINDOW_COVERAGE
     early = facts_for(policy, replace(obs, now=edge - 1), Memory(), samples)
-    assert early.windows[key] == (None,)
+    assert early.windows[key] == {}  # too little history: no GPU has a value
     known = facts_for(policy, replace(obs, now=edge), Memory(), samples)
-    assert known.windows[key] == (40.0,)
+    assert known.windows[key] == {0: 40.0}
 
 
 def test_local_time_comes_from_now_and_the_time_zone() -> None:
