@@ -297,9 +297,7 @@ def _price(prices: object, currency: str) -> float | None:
     return float(value) if 0 < value <= MAX_PRICE and math.isfinite(value) else None
 
 
-def peer_values(
-    summary: Summary, own_price: float | None, age: float = 0.0
-) -> dict[str, Observed]:
+def peer_values(summary: Summary, own_price: float | None, age: float = 0.0) -> dict[str, Observed]:
     """The market.* facts of `summary` read `age` seconds ago (the simulator's peers too)."""
     few = Unknown("too_few_peers", (summary.peers, summary.need))
     out: dict[str, Observed] = {"market.peers": float(summary.peers), "market.age": max(0.0, age)}
