@@ -36,8 +36,8 @@ from ..facts import (
 )
 from ..gpu.base import NoGpusListed
 from ..observe.server import current_settings, rental_status_of, same_settings
-from ..policy import FieldPlan, Plan, Policy, RuleReason, make_plan
-from ..policy.step import Memory, Observation, facts_for, observation_to_record
+from ..policy import FieldPlan, Plan, Policy, RuleReason
+from ..policy.step import Memory, Observation, observation_to_record, take_step
 from .lock import WriterLock
 
 if TYPE_CHECKING:
@@ -360,9 +360,10 @@ class Agent:
         recovered = () if dry_run else self._settle_pending(current)
         snapshot, gpus, host = self._sample()
         observation, memory = self.observe(server, current, snapshot, gpus, host)
-        # The one decision step the backtest and the simulator call too.
-        facts = facts_for(self.policy, observation, memory, self.history)
-        plan = make_plan(self.policy, facts, memory.prior)
+        # The one decision step the backtest and the simulator take too (history's audit
+        # trail, not the step's memory, is what the next cycle reads: a write may fail).
+        decision = take_step(self.policy, observation, memory, self.history)
+        facts, plan = decision.facts, decision.plan
         # Read before this cycle records its decision: the writing cycle's is the last one.
         settled = () if dry_run else self._settled(facts)
         # What this cycle read, for a backtest to replay (windows come from the samples); a

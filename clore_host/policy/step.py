@@ -182,6 +182,38 @@ def _window_keys(policy: Policy) -> tuple[WindowKey, ...]:
     return keys
 
 
+@dataclass(frozen=True)
+class Decision:
+    """One step: the facts decided from, the plan, and the memory once the plan is applied."""
+
+    facts: Facts
+    plan: Plan
+    memory: Memory
+
+
+def take_step(
+    policy: Policy,
+    observation: Observation,
+    memory: Memory,
+    samples: Samples,
+    *,
+    applied_at: float | None = None,
+) -> Decision:
+    """One decision: the facts, the plan (decide + guard) and the memory after it is applied.
+
+    The returned memory has seen this observation's rental status and assumes the plan's
+    write landed at `applied_at` (default: the observation's time). The agent adopts it only
+    once its write has landed (history's audit trail is its memory; when a write fails, only
+    the rental status part holds: `memory.seeing(...)`); the simulator and the backtest
+    adopt it at once.
+    """
+    facts = facts_for(policy, observation, memory, samples)
+    plan = make_plan(policy, facts, memory.prior)
+    seen = memory.seeing(observation.rental_status, observation.now)
+    landed = observation.now if applied_at is None else applied_at
+    return Decision(facts, plan, seen.after(plan, landed))
+
+
 def step(
     policy: Policy,
     observation: Observation,
@@ -190,18 +222,9 @@ def step(
     *,
     applied_at: float | None = None,
 ) -> tuple[Plan, Memory]:
-    """One decision: the plan (decide + guard) and the memory after it is applied.
-
-    The returned memory has seen this observation's rental status and assumes the plan's
-    write landed at `applied_at` (default: the observation's time). The agent adopts it only
-    once its write has landed (when a write fails, only the rental status part holds:
-    `memory.seeing(...)`); the simulator and the backtest adopt it at once.
-    """
-    facts = facts_for(policy, observation, memory, samples)
-    plan = make_plan(policy, facts, memory.prior)
-    seen = memory.seeing(observation.rental_status, observation.now)
-    landed = observation.now if applied_at is None else applied_at
-    return plan, seen.after(plan, landed)
+    """take_step's plan and memory (the simulator's and the backtest's form)."""
+    decision = take_step(policy, observation, memory, samples, applied_at=applied_at)
+    return decision.plan, decision.memory
 
 
 # --- records: an observation as JSON-able data, and back ---------------------------------
