@@ -92,7 +92,7 @@ def guard(policy: Policy, facts: Facts, prior: PriorState, proposal: Proposal) -
     )
     if target != current:
         target = _carried_within_rails(rails, bounds, target, fields)
-    return Plan(current, target, fields)
+    return Plan(current, target, fields, rented=facts.rental_status != "not_rented")
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def _fault_off_only(
         "availability", True, False, rules, (), proposal.skipped_rules["availability"]
     )
     target = _carried_within_rails(rails, bounds, current._replace(availability=False), fields)
-    return Plan(current, target, fields)
+    return Plan(current, target, fields, rented=facts.rental_status != "not_rented")
 
 
 def _carried_within_rails(

@@ -18,6 +18,8 @@ from ._units import UNIT, fmt_number, format_duration, format_price, format_time
 from .catalogue import FACTS, Detail, Value, unknown_words
 
 FieldValue = float | bool | int
+PRICES = ("on_demand", "spot")
+NEXT_RENTAL = "applies to the next rental (the running one keeps its price)"
 
 
 def format_setting(name: str, value: FieldValue) -> str:
@@ -268,13 +270,17 @@ class FieldPlan:
         """The rules not evaluated for lack of data, in words."""
         return tuple(r.words() for r in self.skipped_rules)
 
-    def explain(self) -> str:
+    def explain(self, *, rented: bool = False) -> str:
+        """The field's plan line; `rented`: the server is rented now, so a new price reaches
+        only the next renter (a running rental keeps the price it began at)."""
         now = format_setting(self.name, self.current)
         if self.changed:
             head = f"{self.name} {now} -> {format_setting(self.name, self.target)}"
         else:
             head = f"{self.name} {now} unchanged"
         why = (*self.rules, *self.clamps, *self.skipped)
+        if rented and self.changed and self.name in PRICES:
+            why = (*why, NEXT_RENTAL)
         return f"{head}: {'; '.join(why)}" if why else head
 
     def to_dict(self) -> dict[str, Any]:
@@ -299,6 +305,8 @@ class Plan:
     target: Settings
     fields: Mapping[str, FieldPlan]
     blocked: str | None = None
+    # Rented now: a price change reaches only the next renter (the plan lines say so).
+    rented: bool = False
 
     @property
     def changed(self) -> bool:
@@ -319,11 +327,15 @@ class Plan:
     def explain(self) -> list[str]:
         """One line per field, preceded by the reason when the decision was blocked."""
         lines = [f"blocked: {self.blocked}"] if self.blocked else []
-        return lines + [self.fields[f].explain() for f in SETTING_FIELDS]
+        return lines + [self.fields[f].explain(rented=self.rented) for f in SETTING_FIELDS]
 
     def reasons(self) -> list[str]:
         """The lines of the changed fields, for the audit trail."""
-        return [self.fields[f].explain() for f in self.changed_fields()]
+        return [self.fields[f].explain(rented=self.rented) for f in self.changed_fields()]
+
+    def next_rental_only(self) -> bool:
+        """A price changes while the server is rented: it reaches the next renter only."""
+        return self.rented and any(self.fields[f].changed for f in PRICES)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -332,6 +344,7 @@ class Plan:
             "current": {k: _json_value(v) for k, v in self.current._asdict().items()},
             "target": {k: _json_value(v) for k, v in self.target._asdict().items()},
             "fields": {f: self.fields[f].to_dict() for f in SETTING_FIELDS},
+            "next_rental_only": self.next_rental_only(),
             "explain": self.explain(),
         }
 

@@ -35,7 +35,7 @@ def test_the_daemon_logs_the_traceback_stays_up_degraded_and_writes_nothing(
     with Rig(tmp_path, clock=clock, policy=policy_text(RAISE)) as rig:
         daemon = rig.daemon()
         try:
-            monkeypatch.setattr("clore_host.agent.cycle.make_plan", _boom)
+            monkeypatch.setattr("clore_host.agent.cycle.take_step", _boom)
             with caplog.at_level(logging.WARNING, logger="clore_host"):
                 for _ in range(12):  # every time, not only the first
                     clock.advance(daemon.step() + 1)
@@ -72,7 +72,7 @@ def _reprice_with_a_bug(rig: Rig, *log_args: str) -> subprocess.CompletedProcess
         def boom(*args, **kwargs):
             raise ZeroDivisionError("a bug in decide")
 
-        clore_host.agent.cycle.make_plan = boom
+        clore_host.agent.cycle.take_step = boom
         sys.exit(main([*{list(log_args)!r}, "reprice", "--config", {str(rig.config)!r}]))
         """
     )

@@ -133,7 +133,16 @@ def test_to_dict_keeps_its_keys_and_adds_the_structured_reasons() -> None:
     facts = make_facts(gpus=[GpuNow(0, utilization=1.0), GpuNow(1, lost=True)])
     data = make_plan(policy, facts, PriorState()).to_dict()
     assert json.loads(json.dumps(data, allow_nan=False)) == data
-    assert set(data) == {"changed", "blocked", "current", "target", "fields", "explain"}
+    assert set(data) == {
+        "changed",
+        "blocked",
+        "current",
+        "target",
+        "fields",
+        "next_rental_only",
+        "explain",
+    }
+    assert data["next_rental_only"] is False
     spot = data["fields"]["spot"]
     assert spot["rules"] == ['rule "idle" (not rented, a GPU lost: GPU 1)']
     assert spot["clamps"] == ["clamped by max step 10%"]
@@ -255,3 +264,17 @@ def test_to_dict_is_valid_json_whatever_the_raw_why_holds() -> None:
     whole = plan.to_dict()
     assert json.loads(json.dumps(whole, allow_nan=False)) == whole
     assert whole["fields"]["on_demand"] == data
+
+
+def test_a_price_changed_while_rented_is_said_to_reach_the_next_renter_only() -> None:
+    policy = make_policy([{"name": "up", "then": {"on_demand": {"scale": 1.05}, "mrl": 96}}])
+    rented = make_plan(policy, make_facts(status="on_demand"), PriorState())
+    assert rented.next_rental_only() and rented.to_dict()["next_rental_only"] is True
+    assert rented.reasons()[0] == (
+        'on_demand 0.00010000 -> 0.00010500: rule "up" (always); '
+        "applies to the next rental (the running one keeps its price)"
+    )
+    assert rented.reasons()[1] == 'mrl 72 -> 96: rule "up" (always)'  # not a price
+    idle = make_plan(policy, make_facts(status="not_rented"), PriorState())
+    assert not idle.next_rental_only()
+    assert "next rental" not in " ".join(idle.explain())
