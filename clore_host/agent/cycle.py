@@ -8,8 +8,10 @@ the pure policy package; everything here is the I/O around it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..api import (
@@ -20,6 +22,7 @@ from ..api import (
     load_token,
     may_have_landed,
 )
+from ..api.models import CoinPrices, SetServerSettingsByCurrency
 from ..clock import Clock, SystemClock
 from ..config import Config, load_policy
 from ..duration import format_duration
@@ -33,10 +36,23 @@ from ..facts import (
     Observed,
     RentalStatus,
     Settings,
+    Unknown,
 )
 from ..gpu.base import NoGpusListed
-from ..observe.server import current_settings, rental_status_of, same_settings
+from ..issues import InvalidSetting
+from ..money import CURRENCIES, price_units, unit_of
+from ..observe.server import (
+    CurrentPrices,
+    ServerDataError,
+    converted_problem,
+    current_prices,
+    current_settings,
+    rental_status_of,
+    same_settings,
+    served_problem,
+)
 from ..policy import FieldPlan, Plan, Policy, RuleReason
+from ..policy.currencies import KINDS, USD_COIN, CurrencyPlan, convert, factor, unchanged
 from ..policy.step import Memory, Observation, observation_to_record, take_step
 from .lock import WriterLock
 
@@ -84,14 +100,19 @@ class CycleResult:
     # Changes earlier runs wrote without an answer, found applied: each as the cycle that
     # wrote it would have reported it, for the webhook and the metrics.
     settled: tuple[SettledChange, ...] = ()
+    # Each currency's prices, with the per-currency form (server.currencies beyond bitcoin).
+    currencies: CurrencyPlan | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "outcome": self.outcome,
             "plan": self.plan.to_dict(),
             "rental_status": self.facts.rental_status,
             "recovered": list(self.recovered),
         }
+        if self.currencies is not None:
+            out["currencies"] = self.currencies.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -293,7 +314,9 @@ class Agent:
         names = self.policy.fact_names()
         needs_costs = any(n.startswith(COST_PREFIXES) for n in names)
         peers = any(n.startswith("market.") for n in names)
-        spot = needs_costs or any(n.startswith("spot.") for n in names)
+        # Several currencies need their exchange rates, which spot_marketplace sends.
+        several = not self.config.server.seed_form
+        spot = needs_costs or several or any(n.startswith("spot.") for n in names)
         observed: dict[str, Observed] = {}
         rates: Mapping[str, object] | None = None
         rates_at: float | None = None
@@ -321,6 +344,8 @@ class Agent:
             for warning in costs.warnings:
                 log.warning("costs: %s", warning)
             self.history.record_observation(now, "costs", costs.record)
+        if several:
+            observed.update(self._currency_rates(observed, rates, rates_at, now))
         return observed
 
     def _memory(self, status: RentalStatus, now: float) -> Memory:
@@ -356,7 +381,8 @@ class Agent:
     def _reconcile(self, dry_run: bool) -> CycleResult:
         name = self.config.server.name
         server = self.client.server_config(name).config
-        current = current_settings(server, self.config.server.currency, rails=self.policy.rails)
+        coins = self._read_currencies(server)
+        current = current_settings(server, self.config.server.reference, rails=self.policy.rails)
         recovered = () if dry_run else self._settle_pending(current)
         snapshot, gpus, host = self._sample()
         observation, memory = self.observe(server, current, snapshot, gpus, host)
@@ -373,22 +399,17 @@ class Agent:
                 facts.now, "reconcile", observation_to_record(observation, memory)
             )
         self.history.record_decision(facts.now, plan.to_dict())
+        prices = None if coins is None else self._currency_plan(plan, facts, coins)
         if dry_run:
-            return CycleResult("dry_run", plan, facts, recovered)
+            return CycleResult("dry_run", plan, facts, recovered, currencies=prices)
         if not plan.changed:
-            return self._result("unchanged", plan, facts, recovered, settled)
-        target = plan.target
-        request = SetServerSettings(
-            name=name,
-            availability=target.availability,
-            mrl=target.mrl,
-            on_demand=target.on_demand,
-            spot=target.spot,
-        )
+            return self._result("unchanged", plan, facts, recovered, settled, prices)
+        request, target = _request(name, plan.target, prices, coins)
+        reasons = plan.reasons() + ([] if prices is None else prices.reasons())
         # Write-ahead: the intent is on disk before the request leaves, so a run killed
         # mid-write is settled by the next one (see _settle_pending).
         change_id = self.history.record_change(
-            facts.now, name, facts.current, target, plan.reasons(), status="pending"
+            facts.now, name, facts.current, target, reasons, status="pending"
         )
         # If this raises, the write may or may not have landed (a timeout, say): the intent
         # stays pending and the next cycle compares it with what the server reports.
@@ -407,8 +428,8 @@ class Agent:
                 f"settings written, but not yet recorded as applied ({exc}); "
                 "the next run records them"
             ) from exc
-        log.info("applied change #%d to %s: %s", change_id, name, "; ".join(plan.reasons()))
-        return self._result("changed", plan, facts, recovered, settled)
+        log.info("applied change #%d to %s: %s", change_id, name, "; ".join(reasons))
+        return self._result("changed", plan, facts, recovered, settled, prices)
 
     def _result(
         self,
@@ -417,10 +438,112 @@ class Agent:
         facts: Facts,
         recovered: tuple[str, ...],
         settled: tuple[SettledChange, ...],
+        prices: CurrencyPlan | None = None,
     ) -> CycleResult:
         """The cycle's result; the settled changes it carries are reported from here on."""
         self._unreported.clear()
-        return CycleResult(outcome, plan, facts, recovered, settled)
+        return CycleResult(outcome, plan, facts, recovered, settled, prices)
+
+    # -- the payment currencies (the per-currency form, beyond the seed) ----------------
+
+    def _read_currencies(self, server: ServerConfig) -> CurrentPrices | None:
+        """Every currency's prices as server_config reports them; None with bitcoin alone
+        (the seed's form, read as it always was). Which form is the config's to say, never
+        the answer's. A currency the server does not take, or converts itself, is a setting
+        to change (exit 2); an answer missing a price or with a nonsense one blocks (exit 4)."""
+        section = self.config.server
+        if section.seed_form:
+            return None
+        problem = served_problem(server, section.currencies)
+        if problem is not None:
+            raise InvalidSetting(problem)
+        return current_prices(server, section.currencies, section.reference, self.policy.rails)
+
+    def _currency_rates(
+        self,
+        observed: Mapping[str, Observed],
+        sent: Mapping[str, object] | None,
+        sent_at: float | None,
+        now: float,
+    ) -> dict[str, Observed]:
+        """The `fx.<currency>_usd` facts of the managed currencies the costs room did not
+        observe (it observes the reference's and the costs' currencies), with its checks
+        (costs.fx.resolve): the market's rate when fresh and sane, else the config's fixed
+        one. A market rate accepted now is kept for the next run's move check, as the costs
+        room keeps its own (same state, same shape)."""
+        from ..config.costs import rate_key
+        from ..costs import FX_STATE, fx_fact
+        from ..costs.fx import Accepted, resolve
+
+        at = now if sent_at is None or not math.isfinite(sent_at) else sent_at
+        fresh = abs(now - at) <= self.config.market.max_age
+        kept = self.history.get_state(FX_STATE)
+        kept = dict(kept) if isinstance(kept, dict) else {}
+        out: dict[str, Observed] = {}
+        for currency in self.config.server.currencies:
+            name = fx_fact(currency)
+            if name in observed:
+                continue
+            key = rate_key(currency)
+            last = kept.get(key)
+            seen = resolve(
+                currency,
+                sent,
+                fresh=fresh,
+                at=at,
+                fx=self.config.fx,
+                last=None if last is None else Accepted(float(last["rate"]), float(last["at"])),
+                now=now,
+            )
+            out[name] = seen.value
+            if isinstance(seen.value, Unknown) and seen.value.reason == "rate_rejected":
+                log.warning("currencies: the %s rate %s is rejected: %s", *seen.value.values)
+            new = seen.accepted
+            if new is not None and (last is None or new.at >= float(last["at"])):
+                kept[key] = {"rate": new.rate, "at": new.at}
+                self.history.set_state(FX_STATE, dict(sorted(kept.items())))
+        return out
+
+    def _currency_plan(self, plan: Plan, facts: Facts, coins: CurrentPrices) -> CurrencyPlan:
+        """Each managed currency's prices for the plan's reference prices (policy.currencies);
+        the prices as they are when the plan writes nothing. ServerDataError when a managed
+        currency's current price is implausible against the rails converted into it."""
+        section = self.config.server
+        reference, currencies = section.reference, section.currencies
+        rates = _rates(facts.observed, currencies)
+        kept = {c: {k: self.config.fees.kept(k, c) for k in KINDS} for c in currencies}
+        rails = {
+            k: (self.policy.rails.bounds(k).floor, self.policy.rails.bounds(k).ceiling)
+            for k in KINDS
+        }
+        for currency in currencies:
+            if currency == reference:
+                continue  # read against the rails themselves (current_settings)
+            for kind in KINDS:
+                by = factor(currency, kind, reference=reference, rates=rates, kept=kept)
+                if by is None:
+                    continue  # no conversion: its prices are held, never judged on a guess
+                bounds = _Bounds(float(rails[kind][0] * by), float(rails[kind][1] * by))
+                price = coins.managed[currency][kind]
+                problem = converted_problem(price, bounds, kind, currency, reference)
+                if problem is not None:
+                    label = "pricing" if kind == "on_demand" else "spot_pricing"
+                    raise ServerDataError(
+                        f"server_config {label}.{currency} {price!r} is implausible: {problem}"
+                    )
+        if not plan.changed:
+            return unchanged(reference, coins.managed)
+        target = {"on_demand": plan.target.on_demand, "spot": plan.target.spot}
+        return convert(
+            target,
+            reference=reference,
+            currencies=currencies,
+            rates=rates,
+            kept=kept,
+            decimals={c: unit_of(c).decimals for c in currencies},
+            rails=rails,
+            current=coins.managed,
+        )
 
     def _settle_pending(self, current: Settings) -> tuple[str, ...]:
         """Resolve writes an earlier run began but did not record as done."""
@@ -468,6 +591,70 @@ class Agent:
             result = CycleResult("changed", plan, replace(facts, current=change.before))
             settled.append(SettledChange(change, result))
         return tuple(settled)
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """A floor and a ceiling (the rails converted into a currency)."""
+
+    floor: float
+    ceiling: float
+
+
+def _rates(observed: Mapping[str, Observed], currencies: Sequence[str]) -> dict[str, Observed]:
+    """USD per unit of each currency, from the facts (`fx.<currency>_usd`). A USD coin with no
+    rate observed or configured is taken as 1 USD (an assumption: a stablecoin); one whose
+    rate was rejected stays unknown."""
+    from ..costs import fx_fact
+
+    out: dict[str, Observed] = {}
+    for currency in currencies:
+        value = observed.get(fx_fact(currency), Unknown("not_observed"))
+        if currency == USD_COIN and isinstance(value, Unknown) and value.reason != "rate_rejected":
+            value = 1.0
+        out[currency] = value
+    return out
+
+
+def _request(
+    name: str, target: Settings, prices: CurrencyPlan | None, coins: CurrentPrices | None
+) -> tuple[SetServerSettings | SetServerSettingsByCurrency, Settings]:
+    """The write of `target`, in the form the config says, and the settings it carries (the
+    reference's prices as written, for the audit trail and settling)."""
+    if prices is None or coins is None:  # bitcoin alone: the seed's form
+        request = SetServerSettings(
+            name=name,
+            availability=target.availability,
+            mrl=target.mrl,
+            on_demand=target.on_demand,
+            spot=target.spot,
+        )
+        return request, target
+    priced: dict[str, CoinPrices] = {}
+    for currency, kinds in prices.prices.items():
+        decimals = unit_of(currency).decimals
+        exact = {
+            k: Decimal(price_units(p.target, decimals=decimals)).scaleb(-decimals)
+            for k, p in kinds.items()
+        }
+        priced[currency] = CoinPrices(**exact)
+    for currency, read in coins.others.items():  # not managed: sent back exactly as read
+        priced[currency] = CoinPrices(**{k: Decimal(repr(v)) for k, v in read.items()})
+    enabled = {c: c in prices.prices or c in coins.taken for c in CURRENCIES}
+    by_currency = SetServerSettingsByCurrency(
+        name=name,
+        availability=target.availability,
+        mrl=target.mrl,
+        prices=priced,
+        enabled=enabled,
+        autoprice=None if coins.autoprice is None else dict(coins.autoprice),
+        usd_pricing=None if coins.usd_pricing is None else dict(coins.usd_pricing),
+    )
+    reference = prices.reference
+    written = target._replace(
+        on_demand=prices.target(reference, "on_demand"), spot=prices.target(reference, "spot")
+    )
+    return by_currency, written
 
 
 def _rules_by_field(decision: dict[str, Any]) -> dict[str, tuple[str, ...]]:

@@ -38,6 +38,7 @@ from .models import (
     MyServersResponse,
     ServerConfigResponse,
     SetServerSettings,
+    SetServerSettingsByCurrency,
     SetSpotPrice,
     SpotMarketplaceResponse,
     WalletsResponse,
@@ -184,8 +185,10 @@ class CloreClient:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def set_server_settings(self, req: SetServerSettings) -> None:
-        """Write the full settings. Retried: the same full state sent twice is harmless."""
+    def set_server_settings(self, req: SetServerSettings | SetServerSettingsByCurrency) -> None:
+        """Write the full settings, in the seed's form or the per-currency one (the caller
+        decides which, from the config). Retried: the same full state sent twice is
+        harmless."""
         self._call(Request("set_server_settings", "POST", json=req.body()), CodeResponse)
 
     def set_spot_price(self, order_id: int, desired_price: float) -> None:

@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..money import MAX_PRICE, PRICE_DECIMALS, price_units
+from ..money import CURRENCIES, MAX_PRICE, PRICE_DECIMALS, price_units
 from .errors import MalformedResponse
 
 # Prices by currency, as the service sends them: each value as JSON gave it (a number for the
@@ -123,6 +123,12 @@ class ServerConfig(_Response):
     background_job: dict[str, Any] | None = None
     availability: StrictBool | None = None  # undocumented; the live service may send it
     gpu_array: Any = None  # undocumented: the GPUs' names (market.gpu_class reads it strictly)
+    # Undocumented, reported on the live service; kept as sent and read strictly where used
+    # (observe.server): the currencies the server takes, the service's own conversion from
+    # USD per currency ({coin: "usd" | false}) and the USD prices it converts from.
+    allowed_coins: Any = None
+    autoprice: Any = None
+    usd_pricing: Any = None
 
     def is_available(self) -> bool | None:
         """Whether the server can be rented: `availability` if sent, else from `visibility`
@@ -391,6 +397,67 @@ class SetServerSettings(_Request):
     mrl: int = Field(ge=MRL_MIN, le=MRL_MAX)  # hours, within the API's documented limits
     on_demand: Price  # per day, whole server
     spot: Price  # minimum spot bid per day
+
+
+def _exact(value: Decimal) -> Decimal:
+    if not value.is_finite() or value <= 0:
+        raise ValueError("a price must be a finite number above 0")
+    return value
+
+
+# A price in the per-currency form: an exact decimal, written as it is (api/wire.py): a whole
+# unit of its currency where the agent decided it, the number read where it is copied back.
+ExactPrice = Annotated[Decimal, AfterValidator(_exact)]
+
+
+class CoinPrices(_Request):
+    """One currency's prices in the per-currency form, per day for the whole server."""
+
+    on_demand: ExactPrice
+    spot: ExactPrice
+
+
+class SetServerSettingsByCurrency(_Request):
+    """The full settings in the per-currency form public clients of the live service send
+    (beyond the seed): `name`, `availability`, `mrl`, then `<coin>_on_demand`, `<coin>_spot`
+    for each currency priced, `enabled-<coin>` for each currency switched, and `autoprice` /
+    `usd_pricing` when given (copied back as read). Currencies in CURRENCIES order."""
+
+    name: ServerName
+    availability: bool
+    mrl: int = Field(ge=MRL_MIN, le=MRL_MAX)
+    prices: dict[str, CoinPrices]
+    enabled: dict[str, bool]
+    autoprice: dict[str, Any] | None = None
+    usd_pricing: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _known_and_priced(self) -> SetServerSettingsByCurrency:
+        for coin in (*self.prices, *self.enabled):
+            if coin not in CURRENCIES:
+                raise ValueError(f"unknown currency {coin!r} (known: {', '.join(CURRENCIES)})")
+        unpriced = [c for c, on in self.enabled.items() if on and c not in self.prices]
+        if unpriced:
+            raise ValueError(f"enabled without prices: {', '.join(unpriced)}")
+        if not any(self.enabled.values()):
+            raise ValueError("no currency enabled: the server would take no payment")
+        return self
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "availability": self.availability}
+        out["mrl"] = self.mrl
+        for coin in CURRENCIES:
+            if coin in self.prices:
+                out[f"{coin}_on_demand"] = self.prices[coin].on_demand
+                out[f"{coin}_spot"] = self.prices[coin].spot
+        for coin in CURRENCIES:
+            if coin in self.enabled:
+                out[f"enabled-{coin}"] = self.enabled[coin]
+        if self.autoprice is not None:
+            out["autoprice"] = self.autoprice
+        if self.usd_pricing is not None:
+            out["usd_pricing"] = self.usd_pricing
+        return out
 
 
 class SetSpotPrice(_Request):

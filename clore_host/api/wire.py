@@ -1,8 +1,10 @@
 """Prices as the API takes them: whole units of the currency, written in fixed point.
 
 Bitcoin's unit is one satoshi, 0.00000001 (the only currency set_server_settings' documented
-form prices). A price goes on the wire as a decimal with at most PRICE_DECIMALS decimals and
-never in exponent notation: `json.dumps` would write 5e-05 or 7.290000000000001e-05.
+form prices); the per-currency form's other currencies have their own (money.CURRENCY_UNITS).
+A price is a Decimal, made by the request models (api/models.py) as a whole unit of its
+currency with all its decimals (0.00011000), and goes on the wire as it is, never in exponent
+notation: `json.dumps` would write 5e-05 or 7.290000000000001e-05.
 
 The units themselves are clore_host.money's, which the policy rounds with too.
 """
@@ -14,8 +16,6 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from ..money import price_text
-
 
 def encode_json(value: Any) -> bytes:
     """A request body as JSON: a Decimal (a price) in fixed point with at most PRICE_DECIMALS
@@ -25,7 +25,11 @@ def encode_json(value: Any) -> bytes:
 
 def _encode(value: Any) -> str:
     if isinstance(value, Decimal):
-        return price_text(value)
+        # As it is: a price the models made (a whole unit of its currency, its decimals all
+        # written: 0.00011000) or one read and copied back (its digits as read).
+        if not value.is_finite():
+            raise ValueError("a request body cannot carry a number that is not finite")
+        return f"{value:f}"
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("a request body cannot carry a number that is not finite")

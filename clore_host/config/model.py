@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..policy._errors import Loc, located
+from ..policy.currencies import BITCOIN, CURRENCIES
 from .costs import CostsSection, FeesSection, FxSection
 from .market import MarketSection
 from .paths import DEFAULT_API_TIMEOUT, DEFAULT_API_URL, DEFAULT_STATE_DIR, http_url_problem
@@ -61,12 +63,90 @@ def _http_url(value: object) -> object:
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 
 
+def _payment_currency(value: object) -> object:
+    if isinstance(value, str) and value not in CURRENCIES:
+        known = ", ".join(f'"{c}"' for c in CURRENCIES)
+        raise ValueError(f"{value[:40]!r} is not a currency the service takes: use {known}")
+    return value  # another type: strict `str` says what is expected
+
+
+def _only_bitcoin(value: object) -> object:
+    if isinstance(value, str) and value != BITCOIN:
+        raise ValueError(
+            'only "bitcoin" here (the seed\'s form); for other currencies list them in '
+            f'`currencies`, e.g. currencies = ["bitcoin", "{value[:40]}"]'
+        )
+    return value
+
+
+PaymentCurrency = Annotated[str, BeforeValidator(_payment_currency)]
+
+
 class ServerSection(Section):
+    """The server on CLORE.AI, and the payment currencies it takes.
+
+    `currencies` are those whose prices the agent manages; the policy decides in
+    `reference_currency` (default: the first), and every other is converted from it. With
+    bitcoin alone the seed's form of set_server_settings is sent; with any other, the
+    per-currency form public clients of the live service send (beyond the seed).
+    `currency = "bitcoin"`, the older key, is still read as `currencies = ["bitcoin"]`.
+    """
+
     name: str = Field(min_length=1)
-    currency: Literal["bitcoin"] = (
-        "bitcoin"  # the only currency set_server_settings' documented form prices
+    currencies: list[PaymentCurrency] = Field(default_factory=lambda: [BITCOIN])
+    reference_currency: PaymentCurrency | None = None
+    # The older key: bitcoin only, as set_server_settings' documented form prices.
+    legacy_currency: Annotated[str, BeforeValidator(_only_bitcoin)] | None = Field(
+        default=None, alias="currency"
     )
     expected_gpus: int = Field(default=1, ge=0, le=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_way_to_say_it(cls, data: object) -> object:
+        if isinstance(data, dict) and "currency" in data and "currencies" in data:
+            raise located(
+                "ServerSection",
+                [(("currency",), "give `currencies` only (`currency` is the older key)")],
+                data,
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _currencies_make_sense(self) -> ServerSection:
+        problems: list[tuple[Loc, str]] = []
+        if not self.currencies:
+            problems.append((("currencies",), 'at least one currency, e.g. ["bitcoin"]'))
+        repeated = sorted({c for c in self.currencies if self.currencies.count(c) > 1})
+        if repeated:
+            problems.append((("currencies",), f"{', '.join(repeated)} listed more than once"))
+        reference = self.reference_currency
+        if reference is not None and reference not in self.currencies:
+            problems.append(
+                (
+                    ("reference_currency",),
+                    f'"{reference}" is not among `currencies` ({", ".join(self.currencies)}): '
+                    "the policy decides in one of the currencies the server takes",
+                )
+            )
+        if problems:
+            raise located("ServerSection", problems, None)
+        return self
+
+    @property
+    def reference(self) -> str:
+        """The currency the policy decides in (its rails, its prices, the cost floor)."""
+        return self.reference_currency or self.currencies[0]  # never empty (validated)
+
+    @property
+    def currency(self) -> str:
+        """The currency the market and the costs price in: the reference currency."""
+        return self.reference
+
+    @property
+    def seed_form(self) -> bool:
+        """Whether set_server_settings is sent in the seed's form (bitcoin alone)."""
+        return self.currencies == [BITCOIN]
 
 
 class ApiSection(Section):

@@ -34,6 +34,8 @@ LOWERING_INTERVAL = 600.0
 _SAFE = re.compile(r"^[a-zA-Z0-9\s=.@+/-]+$")
 _NO_BODY = object()  # the body was present but not JSON
 ABSENT: Any = object()  # Emulator.currency_rates_in_usd: leave the field out of the answer
+# The payment currencies of the per-currency form of set_server_settings (beyond the seed).
+COINS = ("bitcoin", "CLORE-Blockchain", "USD-Blockchain")
 
 
 def default_state() -> dict[str, Any]:
@@ -630,6 +632,10 @@ class Emulator:
         ]
 
     def _set_server_settings(self, params: dict[str, str], body: Any, now: float) -> dict[str, Any]:
+        """Both forms: the seed's (`on_demand`, `spot` in the account's currency) and the
+        per-currency form public clients of the live service send (see _per_currency)."""
+        if isinstance(body, dict) and not {"on_demand", "spot"} & set(body):
+            return self._per_currency(body)
         fields = _require(body, name=str, availability=bool, mrl=int, on_demand=float, spot=float)
         server = self._by_name(fields["name"])
         if fields["mrl"] <= 0:
@@ -637,10 +643,66 @@ class Emulator:
         currency = self._state.get("currency", "bitcoin")
         server.setdefault("pricing", {})[currency] = fields["on_demand"]
         server.setdefault("spot_pricing", {})[currency] = fields["spot"]
+        self._set_listing(server, fields)
+        return {}
+
+    def _per_currency(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`name`, `availability`, `mrl`, `<coin>_on_demand` and `<coin>_spot` (both or
+        neither), `enabled-<coin>`, and optionally `autoprice` / `usd_pricing` objects, for
+        the coins in COINS; any other key is refused, as is an enabled coin without prices.
+        The prices land in `pricing` / `spot_pricing` by coin, the switches in
+        `allowed_coins` (a coin not switched keeps its state)."""
+        fields = _require(body, name=str, availability=bool, mrl=int)
+        server = self._by_name(fields["name"])
+        if fields["mrl"] <= 0:
+            raise _Invalid("mrl must be a positive number of hours")
+        known = {"name", "availability", "mrl", "autoprice", "usd_pricing"}
+        for coin in COINS:
+            known |= {f"{coin}_on_demand", f"{coin}_spot", f"enabled-{coin}"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise _Invalid(f"unknown field {unknown[0]!r}")
+        prices: dict[str, tuple[float, float]] = {}
+        for coin in COINS:
+            pair = [f"{coin}_on_demand", f"{coin}_spot"]
+            given = [k for k in pair if k in body]
+            if len(given) == 1:
+                raise _Invalid(f"{given[0]} without {(set(pair) - set(given)).pop()}")
+            if given:
+                read = _require(body, **{k: float for k in pair})
+                prices[coin] = (read[pair[0]], read[pair[1]])
+        enabled = _require(body, **{k: bool for k in body if k.startswith("enabled-")})
+        if not enabled:
+            raise _Invalid("no enabled-<coin> switch: the per-currency form names them")
+        for switch, on in enabled.items():
+            coin = switch.removeprefix("enabled-")
+            if on and coin not in prices:
+                raise _Invalid(f"{switch} is true but {coin}_on_demand is missing")
+        for name in ("autoprice", "usd_pricing"):
+            if name in body and not isinstance(body[name], dict):
+                raise _Invalid(f"{name} must be an object")
+        for coin, (on_demand, spot) in prices.items():
+            server.setdefault("pricing", {})[coin] = on_demand
+            server.setdefault("spot_pricing", {})[coin] = spot
+        taken = list(server.get("allowed_coins") or [])
+        for switch, on in enabled.items():
+            coin = switch.removeprefix("enabled-")
+            if on and coin not in taken:
+                taken.append(coin)
+            elif not on and coin in taken:
+                taken.remove(coin)
+        server["allowed_coins"] = [c for c in COINS if c in taken]
+        for name in ("autoprice", "usd_pricing"):
+            if name in body:
+                server[name] = copy.deepcopy(body[name])
+        self._set_listing(server, fields)
+        return {}
+
+    @staticmethod
+    def _set_listing(server: dict[str, Any], fields: dict[str, Any]) -> None:
         server["mrl"] = fields["mrl"]
         server["availability"] = fields["availability"]
         server["visibility"] = "public" if fields["availability"] else "hidden"
-        return {}
 
     def _set_spot_price(self, params: dict[str, str], body: Any, now: float) -> dict[str, Any]:
         fields = _require(body, order_id=int, desired_price=float)

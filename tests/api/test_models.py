@@ -101,7 +101,11 @@ def test_server_config_ignores_unknown_and_tolerates_missing() -> None:
     )
     assert config.name == "rig"
     assert config.pricing is None and config.mrl is None and config.rental_status is None
-    assert not hasattr(config, "autoprice")
+    assert not hasattr(config, "mfp_usd")
+    # Read for the per-currency form, kept as sent whatever their shape (observe.server reads
+    # them strictly where they are used): an odd one does not fail the answer.
+    assert config.autoprice == {"on": True} and config.usd_pricing == 3
+    assert config.allowed_coins is None
 
 
 @pytest.mark.parametrize(
