@@ -85,17 +85,8 @@ def resolve_params(
             problems.append((loc, f"unknown param {name!r} (params: {have})"))
         return raw
 
-    rails = out.get("rails")
-    if isinstance(rails, dict):
-        rails = dict(rails)
-        for key in PRICE_KEYS:
-            bounds = rails.get(key)
-            if isinstance(bounds, dict):
-                rails[key] = {
-                    k: value_of(v, ("rails", key, k)) if k in ("floor", "ceiling") else v
-                    for k, v in bounds.items()
-                }
-        out["rails"] = rails
+    if isinstance(out.get("rails"), dict):
+        out["rails"] = _per_price(out["rails"], ("rails",), ("floor", "ceiling"), value_of)
     rules = out.get("rule")
     if isinstance(rules, list):
         out["rule"] = [_rule(rule, i, value_of) for i, rule in enumerate(rules)]
@@ -106,22 +97,25 @@ def _rule(rule: Any, i: int, value_of: Any) -> Any:
     if not isinstance(rule, dict):
         return rule
     rule = dict(rule)
-    then = rule.get("then")
-    if isinstance(then, dict):
-        then = dict(then)
-        for key in PRICE_KEYS:
-            action = then.get(key)
-            if isinstance(action, dict):
-                then[key] = {
-                    k: value_of(v, ("rule", i, "then", key, k), percent=k == "step")
-                    if k in _ACTION_KEYS
-                    else v
-                    for k, v in action.items()
-                }
-        rule["then"] = then
+    if isinstance(rule.get("then"), dict):
+        rule["then"] = _per_price(rule["then"], ("rule", i, "then"), _ACTION_KEYS, value_of)
     if "when" in rule:
         rule["when"] = _condition(rule["when"], ("rule", i, "when"), value_of)
     return rule
+
+
+def _per_price(table: dict[str, Any], loc: Loc, keys: tuple[str, ...], value_of: Any) -> Any:
+    """`table` (the rails, or a rule's `then`) with the params resolved in each price's
+    `keys` (a `step` is a percent: "-10%" stays as written)."""
+    table = dict(table)
+    for price in PRICE_KEYS:
+        part = table.get(price)
+        if isinstance(part, dict):
+            table[price] = {
+                k: value_of(v, (*loc, price, k), percent=k == "step") if k in keys else v
+                for k, v in part.items()
+            }
+    return table
 
 
 def _condition(cond: Any, loc: Loc, value_of: Any) -> Any:
