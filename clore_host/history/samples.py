@@ -17,7 +17,15 @@ from typing import Any
 
 from ..facts import GPU_METRICS, GpuNow, WindowKey
 from .store import Store, rollup_table
-from .windows import MINUTE, aggregate, check_key, floor_minute, is_number, not_a_sample
+from .windows import (
+    MINUTE,
+    aggregate,
+    check_key,
+    floor_minute,
+    is_number,
+    nearest_rank_p95,
+    not_a_sample,
+)
 
 _RAW_COLUMNS = ", ".join(("ts", "gpu", *GPU_METRICS))
 _INSERT_RAW = (
@@ -201,5 +209,5 @@ def _oldest(db: sqlite3.Connection, path: Path, metric: str | None = None) -> fl
 def _summary(values: list[float]) -> tuple[int, float, float, float, float]:
     """Count, sum, min, max and nearest-rank 95th percentile of a minute's values."""
     ordered = sorted(values)
-    rank = -(-95 * len(ordered) // 100)  # ceil(0.95 n) in integers
-    return len(ordered), math.fsum(ordered), ordered[0], ordered[-1], ordered[rank - 1]
+    p95 = nearest_rank_p95((v, 1) for v in ordered)
+    return len(ordered), math.fsum(ordered), ordered[0], ordered[-1], p95

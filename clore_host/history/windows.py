@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -150,18 +151,21 @@ def _p95(
                 if not (isinstance(gpu, int) and is_number(value) and isinstance(weight, int)):
                     raise not_a_sample(path, table, metric)
             items += rows
-    totals: dict[int, int] = {}
-    for gpu, _, weight in items:
-        totals[gpu] = totals.get(gpu, 0) + weight
-    items.sort()
-    out: dict[int, float | None] = {}
-    current, seen = None, 0
+    by_gpu: dict[int, list[tuple[float, int]]] = {}
     for gpu, value, weight in items:
-        if gpu != current:
-            current, seen = gpu, 0
-        if gpu in out:
-            continue
+        by_gpu.setdefault(gpu, []).append((value, weight))
+    return {gpu: nearest_rank_p95(found) for gpu, found in by_gpu.items()}
+
+
+def nearest_rank_p95(items: Iterable[tuple[float, int]]) -> float:
+    """The nearest-rank 95th percentile of weighted values (a value weighing w counts w
+    times): the smallest value whose cumulative weight reaches 95 %, in integers. A raw
+    sample weighs 1, a minute's p95 its sample count; the simulator's samples use it too."""
+    ordered = sorted(items)
+    total = sum(w for _, w in ordered)
+    seen = 0
+    for value, weight in ordered:
         seen += weight
-        if seen * 100 >= totals[gpu] * 95:  # nearest rank, in integers
-            out[gpu] = float(value)
-    return out
+        if seen * 100 >= total * 95:
+            return float(value)
+    raise ValueError("no values")

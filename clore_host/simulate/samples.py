@@ -19,10 +19,16 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from ..facts import GpuNow, WindowKey
-from ..history.windows import RAW_P95_LIMIT, ceil_minute, check_key, floor_minute
+from ..history.windows import (
+    RAW_P95_LIMIT,
+    ceil_minute,
+    check_key,
+    floor_minute,
+    nearest_rank_p95,
+)
 
 
 class MemorySamples:
@@ -71,7 +77,7 @@ class MemorySamples:
             elif agg == "max":
                 out[index] = float(max(found))
             else:
-                out[index] = _nearest_rank((v, 1) for v in found)
+                out[index] = nearest_rank_p95((v, 1) for v in found)
         return out
 
     def _p95_rolled(
@@ -96,8 +102,10 @@ class MemorySamples:
                 else:
                     items.setdefault(gpu.index, []).append((value, 1))
         for (index, _), found in minutes.items():
-            items.setdefault(index, []).append((_nearest_rank((v, 1) for v in found), len(found)))
-        return {index: _nearest_rank(found) for index, found in items.items()}
+            items.setdefault(index, []).append(
+                (nearest_rank_p95((v, 1) for v in found), len(found))
+            )
+        return {index: nearest_rank_p95(found) for index, found in items.items()}
 
     def idle_for(self, threshold: float, now: float) -> float | None:
         last = self._last_busy(threshold, now)
@@ -131,19 +139,6 @@ class MemorySamples:
 
     def coverage(self, now: float) -> float:
         return 0.0 if not self._ts else max(0.0, now - self._ts[0])
-
-
-def _nearest_rank(items: Iterable[tuple[float, int]]) -> float:
-    """The nearest-rank 95th percentile of weighted values (a value weighing w counts w
-    times), as history computes it: the smallest value whose cumulative weight reaches 95 %."""
-    ordered = sorted(items)
-    total = sum(w for _, w in ordered)
-    seen = 0
-    for value, weight in ordered:
-        seen += weight
-        if seen * 100 >= total * 95:  # in integers, as history does
-            return float(value)
-    raise ValueError("no values")  # pragma: no cover - callers pass at least one
 
 
 __all__ = ["MemorySamples"]
