@@ -404,7 +404,7 @@ class Agent:
             return CycleResult("dry_run", plan, facts, recovered, currencies=prices)
         if not plan.changed:
             return self._result("unchanged", plan, facts, recovered, settled, prices)
-        request, target = _request(name, plan.target, prices, coins)
+        request, target = write_request(name, plan.target, prices, coins)
         reasons = plan.reasons() + ([] if prices is None else prices.reasons())
         # Write-ahead: the intent is on disk before the request leaves, so a run killed
         # mid-write is settled by the next one (see _settle_pending).
@@ -616,7 +616,7 @@ def _rates(observed: Mapping[str, Observed], currencies: Sequence[str]) -> dict[
     return out
 
 
-def _request(
+def write_request(
     name: str, target: Settings, prices: CurrencyPlan | None, coins: CurrentPrices | None
 ) -> tuple[SetServerSettings | SetServerSettingsByCurrency, Settings]:
     """The write of `target`, in the form the config says, and the settings it carries (the
@@ -633,8 +633,12 @@ def _request(
     priced: dict[str, CoinPrices] = {}
     for currency, kinds in prices.prices.items():
         decimals = unit_of(currency).decimals
+        # A price that moves goes out in whole units; one that stays (held while its rate is
+        # unknown, say) goes back exactly as read, not rounded a fraction of a unit down.
         exact = {
             k: Decimal(price_units(p.target, decimals=decimals)).scaleb(-decimals)
+            if p.changed
+            else Decimal(repr(p.current))
             for k, p in kinds.items()
         }
         priced[currency] = CoinPrices(**exact)
