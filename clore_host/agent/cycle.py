@@ -50,6 +50,7 @@ from ..observe.server import (
     rental_status_of,
     same_settings,
     served_problem,
+    show_price,
 )
 from ..policy import FieldPlan, Plan, Policy, RuleReason
 from ..policy.currencies import KINDS, USD_COIN, CurrencyPlan, convert, factor, unchanged
@@ -528,8 +529,9 @@ class Agent:
                 problem = converted_problem(price, bounds, kind, currency, reference)
                 if problem is not None:
                     label = "pricing" if kind == "on_demand" else "spot_pricing"
+                    shown = show_price(price, unit_of(currency))
                     raise ServerDataError(
-                        f"server_config {label}.{currency} {price!r} is implausible: {problem}"
+                        f"server_config {label}.{currency} {shown} is implausible: {problem}"
                     )
         if not plan.changed:
             return unchanged(reference, coins.managed)
