@@ -143,7 +143,30 @@ def _config_text(answer: ServerConfigResponse) -> str:
         ("max rental", f"{c.mrl} h" if c.mrl is not None else "?"),
         ("gpu", _text((c.specs or {}).get("gpu", "?"))),
     ]
+    # Beyond the seed, when the service sends them: the currencies the server takes (the
+    # per-currency form's switches) and the service's own conversion from USD.
+    for label, value in (
+        ("takes", c.allowed_coins),
+        ("autoprice", c.autoprice),
+        ("usd pricing", c.usd_pricing),
+    ):
+        if value is not None:
+            rows.append((label, _coins(value) if label == "takes" else _any(value)))
     return "\n".join(f"{label:<14} {value}" for label, value in rows)
+
+
+def _coins(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(_text(v) for v in value) or "none"
+    return _any(value)
+
+
+def _any(value: Any) -> str:
+    """Any JSON value the service sent, as one line of JSON."""
+    try:
+        return printable(json.dumps(value, ensure_ascii=True, sort_keys=True))
+    except (TypeError, ValueError):
+        return "?"
 
 
 def _text(value: object) -> str:

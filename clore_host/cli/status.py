@@ -9,11 +9,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..duration import format_duration, parse_duration
-from ..errors import EXIT_OK, UsageError
+from ..errors import EXIT_OK, UsageError, printable
 from . import add_config_option, echo, with_agent
 
 if TYPE_CHECKING:
     from ..agent import Agent
+    from ..api import ServerConfig
     from . import Commands
 
 
@@ -54,7 +55,8 @@ def _status(agent: Agent, as_json: bool) -> int:
     from ..policy import format_price
 
     server = agent.client.server_config(agent.config.server.name).config
-    settings = current_settings(server, agent.config.server.currency, rails=agent.policy.rails)
+    settings = current_settings(server, agent.config.server.reference, rails=agent.policy.rails)
+    coins = _currencies(agent, server)
     rental = rental_status_of(server)
     snapshot = agent.gpus.read()
     decision = agent.history.last_decision()
@@ -63,6 +65,7 @@ def _status(agent: Agent, as_json: bool) -> int:
         "server": agent.config.server.name,
         "rental_status": rental,
         "settings": settings._asdict(),
+        "currencies": coins,
         "gpus": [
             {
                 "index": g.index,
@@ -88,6 +91,8 @@ def _status(agent: Agent, as_json: bool) -> int:
         f"settings    on_demand={format_price(s.on_demand)} spot={format_price(s.spot)} "
         f"availability={'on' if s.availability else 'off'} mrl={s.mrl}h"
     )
+    for line in _currency_lines(coins):
+        echo(line)
     if not snapshot.gpus:
         echo("gpus        none listed by the driver (a hiccup, until gpu.zero_gpus_grace)")
     for g in snapshot.gpus:
@@ -99,6 +104,83 @@ def _status(agent: Agent, as_json: bool) -> int:
     if change is not None:
         echo(f"last change {_when(change.ts)}: {'; '.join(change.reasons)}")
     return EXIT_OK
+
+
+def _currencies(agent: Agent, server: ServerConfig) -> dict[str, Any]:
+    """The payment currencies as the config and server_config give them: the form written,
+    the reference, each currency's prices (read strictly when managed), what the server
+    takes, and the service's own USD conversion (`autoprice`, `usd_pricing`) as sent."""
+    from ..observe.server import current_prices, served_problem
+
+    section = agent.config.server
+    doc: dict[str, Any] = {
+        "form": "seed" if section.seed_form else "per_currency",
+        "reference": section.reference,
+        "managed": list(section.currencies),
+        "prices": None,
+        "allowed_coins": server.allowed_coins,
+        "autoprice": server.autoprice,
+        "usd_pricing": server.usd_pricing,
+        "problem": None,
+    }
+    if section.seed_form:
+        return doc
+    problem = served_problem(server, section.currencies)
+    if problem is not None:
+        doc["problem"] = problem
+        return doc
+    read = current_prices(server, section.currencies, section.reference, agent.policy.rails)
+    doc["prices"] = {c: dict(kinds) for c, kinds in {**read.managed, **read.others}.items()}
+    return doc
+
+
+def _as_read(price: float, places: int) -> str:
+    """A price in its currency's decimals, or with all its digits when it has more (a price
+    set by hand, or one the agent does not manage: shown as it is)."""
+    from decimal import Decimal
+
+    from ..money import format_price
+
+    digits = Decimal(repr(price))
+    exponent = digits.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        return f"{digits:f}"
+    return format_price(price, places)
+
+
+def _currency_lines(doc: dict[str, Any]) -> list[str]:
+    from ..money import unit_of
+
+    lines: list[str] = []
+    prices = doc["prices"] or {}
+    for currency, kinds in prices.items():
+        places = unit_of(currency).decimals
+        role = (
+            "reference"
+            if currency == doc["reference"]
+            else "converted"
+            if currency in doc["managed"]
+            else "not managed: sent back as read"
+        )
+        lines.append(
+            f"{'currencies' if not lines else '':<11} {currency} "
+            f"on_demand={_as_read(kinds['on_demand'], places)} "
+            f"spot={_as_read(kinds['spot'], places)} ({role})"
+        )
+    if doc["problem"] is not None:
+        lines.append(f"currencies  {printable(doc['problem'])}")
+    if doc["form"] == "per_currency" or doc["allowed_coins"] is not None:
+        coins = doc["allowed_coins"]
+        taken = ", ".join(map(str, coins)) if isinstance(coins, list) else _json(coins)
+        lines.append(f"takes       {printable(taken)}")
+    for key, label in (("autoprice", "autoprice  "), ("usd_pricing", "usd pricing")):
+        if doc[key] is not None:
+            lines.append(f"{label} {printable(_json(doc[key]))} (the service's own conversion)")
+    return lines
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, sort_keys=True)
 
 
 def _since(value: str, now: float) -> float:

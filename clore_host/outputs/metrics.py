@@ -140,6 +140,9 @@ class _CycleState:
     settings: Settings  # in force after the cycle
     ran_at: float
     observed: Mapping[str, Observed] = field(default_factory=dict)  # the cycle's facts
+    # With several currencies, each one's prices in force after the cycle: {currency: {kind:
+    # price}}; empty with one (the settings' prices, in the config's currency).
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 # Cost facts exported as gauges: (fact, metric name, help). Prices are per day for the whole
@@ -174,12 +177,16 @@ class _CycleCollector:
         for each in RENTAL_STATUSES:
             status.add_metric([each], float(each == state.rental_status))
         yield status
-        for name, doc, value in (
-            ("on_demand_price", "On-demand price of the whole server per day.", settings.on_demand),
-            ("spot_min_price", "Minimum spot price of the whole server per day.", settings.spot),
+        prices = state.prices or {
+            self.currency: {"on_demand": settings.on_demand, "spot": settings.spot}
+        }
+        for name, doc, kind in (
+            ("on_demand_price", "On-demand price of the whole server per day.", "on_demand"),
+            ("spot_min_price", "Minimum spot price of the whole server per day.", "spot"),
         ):
             family = GaugeMetricFamily(PREFIX + name, doc, labels=["currency"])
-            family.add_metric([self.currency], value)
+            for currency, kinds in prices.items():  # one series per currency
+                family.add_metric([currency], kinds[kind])
             yield family
         yield _single(
             "available", "1 when the server is offered on the marketplace.", settings.availability
@@ -319,11 +326,13 @@ class AgentMetrics:
         """Record a successful reconcile: settings now in force, and the rules behind them."""
         plan = result.plan
         changed = result.outcome == "changed"
+        prices = result.currencies
         self._cycle.state = _CycleState(
             rental_status=result.facts.rental_status,
             settings=plan.target if changed else plan.current,
             ran_at=result.facts.now,
             observed=dict(result.facts.observed),
+            prices={} if prices is None else prices.table("target" if changed else "current"),
         )
         self._reconciles.labels(result.outcome).inc()
         # The plan's reasons are data: rule names as the policy file wrote them.

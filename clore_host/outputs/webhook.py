@@ -8,7 +8,9 @@ The document (see the README, "Webhook"):
     {"kind": "change_applied" | "health", "server": NAME, "ts": ISO-8601 UTC, ...}
     change_applied: "rental_status", "before" and "after" settings, "changed" (field names),
                     "rules" (the names of the rules behind the change, from the plan's
-                    structure), "reasons" (one line per changed field, in words)
+                    structure), "reasons" (one line per changed field, in words); with
+                    several currencies, "currencies": "reference", "before" and "after"
+                    ({currency: {on_demand, spot}}) and "reasons" (in words)
     health:         "part" (e.g. "gpus"), "status" ("degraded" | "recovered"), "text"
 """
 
@@ -36,7 +38,7 @@ MAX_IN_FLIGHT = 4  # abandoned POSTs still running; past this, new events are dr
 def change_payload(result: CycleResult) -> dict[str, Any]:
     """The body of a "change_applied" event for a cycle that wrote new settings."""
     plan = result.plan
-    return {
+    payload: dict[str, Any] = {
         "rental_status": result.facts.rental_status,
         "before": plan.current._asdict(),
         "after": plan.target._asdict(),
@@ -44,6 +46,15 @@ def change_payload(result: CycleResult) -> dict[str, Any]:
         "rules": list(plan.rule_names(changed_only=True)),
         "reasons": list(plan.reasons()),
     }
+    prices = result.currencies
+    if prices is not None:  # several currencies: each one's prices, and why
+        payload["currencies"] = {
+            "reference": prices.reference,
+            "before": prices.table("current"),
+            "after": prices.table("target"),
+            "reasons": prices.reasons(),
+        }
+    return payload
 
 
 def health_payload(part: str, problem: str | None) -> dict[str, Any]:

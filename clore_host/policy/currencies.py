@@ -169,6 +169,13 @@ class CurrencyPlan:
     def changed(self) -> bool:
         return any(p.changed for kinds in self.prices.values() for p in kinds.values())
 
+    def table(self, which: Literal["current", "target"]) -> dict[str, dict[str, float]]:
+        """The prices before (`current`) or after (`target`), by currency then kind."""
+        return {
+            currency: {kind: getattr(p, which) for kind, p in kinds.items()}
+            for currency, kinds in self.prices.items()
+        }
+
     def explain(self) -> list[str]:
         """One line per currency and kind, the reference first."""
         return [p.explain(self.reference) for kinds in self.prices.values() for p in kinds.values()]
