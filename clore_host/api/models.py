@@ -5,10 +5,13 @@ seed does not guarantee as None when absent. The fields the agent reads from ser
 (name, id, availability, visibility, rental_status, mrl) are strict: a value of the wrong JSON
 type (`"false"`, `0` for a bool, `"96"` for an mrl) is refused, never coerced. A map of prices
 by currency must be an object, but holds any JSON values: the service sends currencies it has
-not implemented (`"usd": null`, `"usd": "0"`), and only the one currency the agent prices in is
-read, strictly, as a price (observe.server). Requests are strict and forbid unknown fields, so
+not implemented (`"usd": null`, `"usd": "0"`), and only the currencies the agent prices in are
+read, strictly, as prices (observe.server). Requests are strict and forbid unknown fields, so
 a request that is missing something, or carries a bool where a number goes, cannot be built;
 their prices go on the wire in whole units of the currency, in fixed point (see wire.py).
+set_server_settings has two forms: the seed's (SetServerSettings: one `on_demand` and one
+`spot`, in bitcoin) and the per-currency one public clients of the live service send
+(SetServerSettingsByCurrency); the config decides which, never an answer.
 """
 
 from __future__ import annotations

@@ -4,17 +4,22 @@ The API answers in its own terms (rental status codes, prices per currency, avai
 visibility); this module turns them into the Facts' terms, and refuses to guess any of them.
 The client has already refused values of the wrong JSON type (api.models), but for prices:
 the service sends a map of prices by currency, holding currencies it has not implemented yet
-(`"usd": null`, `"usd": "0"`), so only the configured currency's is read, and here. Each value
-must be plausible:
+(`"usd": null`, `"usd": "0"`), so only the configured currencies' are read, and here. Each
+value must be plausible:
 
 - a price: a JSON number (not a string, a bool or null), at least one unit of the currency
-  (0.00000001 bitcoin), at most MAX_PRICE, and, when the policy's rails are given, within
-  RAILS_FACTOR times of them (at least a thousandth of the floor, at most a thousand times the
-  ceiling); a price outside the rails but inside that margin is one set by hand, which the
-  rails bring back in one write;
+  (0.00000001 bitcoin), at most its plausible maximum (money.CURRENCY_UNITS; 1000 bitcoin),
+  and, when the policy's rails are given, within RAILS_FACTOR times of them (at least a
+  thousandth of the floor, at most a thousand times the ceiling; for a currency other than the
+  policy's, of the rails converted into it); a price outside the rails but inside that margin
+  is one set by hand, which the rails bring back in one write;
 - mrl: the API's documented 6 to 3000 hours;
 - availability and visibility, when both are sent, must say the same thing;
 - rental_status: 0, 1 or 2.
+
+With several currencies (the per-currency form, beyond the seed: current_prices), also
+allowed_coins (the currencies the server takes), autoprice and the prices of the currencies
+the agent does not manage, which it sends back as read.
 
 Anything else is a ServerDataError (exit 4, one line, nothing written).
 """

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from clore_host.agent.cycle import WriteInDoubt
 from clore_host.history import History
 
 from .conftest import (
@@ -179,5 +180,36 @@ then.spot = { set = 210 }
         with History.open(made.rig.root / "state" / "history.db") as history:
             (change,) = history.changes()
         assert (change.after.on_demand, change.after.spot) == (420, 210)
+    finally:
+        made.rig.close()
+
+
+def test_a_lost_answer_is_settled_at_the_reference_as_written(tmp_path: Path) -> None:
+    # The USD coin as the policy's currency: its written prices are whole micro-dollars, and
+    # the audit trail records those, so the next run finds the write applied.
+    policy = """
+[[rule]]
+name = "list price"
+then.on_demand = { set = 10.12345678 }
+then.spot = { set = 5 }
+"""
+    rails = {"on_demand": {"floor": 1, "ceiling": 30}, "spot": {"floor": 1, "ceiling": 20}}
+    made = make_rig(tmp_path, currencies=[USD, BTC], policy=policy, rails=rails)
+    made.rig.emulator.faults.lose_answer(endpoint="set_server_settings")
+    try:
+        agent = made.agent()
+        try:
+            with pytest.raises(WriteInDoubt):
+                agent.reconcile()
+        finally:
+            agent.close()
+        assert made.last_numbers()[f"{USD}_on_demand"] == b"10.123457"
+        made.clock.advance(60)
+        result = made.reconcile()
+        assert any("had been applied" in note for note in result.recovered), result.recovered
+        assert result.outcome == "unchanged"
+        with History.open(made.rig.root / "state" / "history.db") as history:
+            (change,) = history.changes()
+        assert change.after.on_demand == 10.123457
     finally:
         made.rig.close()
