@@ -66,6 +66,8 @@ def render_result(result: CycleResult, server: str) -> list[str]:
     if result.plan.blocked:
         lines.append(f"blocked: {result.plan.blocked}")
     lines += [f"  {line}" for line in result.plan.explain()]
+    if result.currencies is not None:  # several currencies: what each one's price becomes
+        lines += [f"  {line}" for line in result.currencies.explain()]
     verdict = {
         "changed": "applied: settings written and recorded",
         "unchanged": "no change: nothing written",

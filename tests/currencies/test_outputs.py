@@ -103,3 +103,13 @@ def test_the_webhook_document_carries_each_currency(three: CurrencyRig) -> None:
     )
     assert payload["after"]["on_demand"] == 0.00011  # the reference settings, as before
     json.dumps(payload)  # JSON as it is sent
+
+
+def test_plan_shows_each_currency_line(three: CurrencyRig) -> None:
+    result = three.rig.cli("plan")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    clore = [x for x in lines if x.startswith(f"  {CLORE} on_demand ")]
+    usd = [x for x in lines if x.startswith(f"  {USD} spot ")]
+    assert len(clore) == 1 and len(usd) == 1, result.stdout
+    assert any(x.startswith(f"  {BTC} on_demand ") for x in lines)

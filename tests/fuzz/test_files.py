@@ -56,12 +56,18 @@ CONFIG = st.fixed_dictionaries(
     {},
     optional={
         "timezone": st.one_of(st.sampled_from(["UTC", "Europe/Prague", "Mars/Olympus"]), WORDS),
-        "server": table(["name", "currency", "expected_gpus"]),
+        "server": table(
+            ["name", "currency", "currencies", "reference_currency", "expected_gpus"]
+        ),
         "api": table(["base_url", "token_file", "timeout", "retries", "allow_insecure"]),
         "gpu": table(["backend", "scenario", "call_timeout", "zero_gpus_grace"]),
-        "policy": table(["path"]),
+        "policy": table(["path", "params"]),
         "state": table(["dir"]),
         "history": table(["raw_retention", "rollup_retention"], DURATIONS),
+        "market": table(["interval", "max_age", "match", "min_peers"]),
+        "costs": table(["electricity", "tariff", "fixed", "overhead_w", "power", "horizon"]),
+        "fees": table(["on_demand", "spot", "surcharge"]),
+        "fx": table(["bitcoin_usd", "as_of", "max_age", "plausible", "max_move"]),
         "agent": table(
             ["sample_interval", "reconcile_interval", "jitter", "backoff"],
             st.one_of(DURATIONS, NUMBERS),
@@ -88,7 +94,7 @@ def test_config_text(workdir: Path, text: bytes) -> None:
 # Python's 4300-digit limit the TOML reader itself fails), strings with control characters,
 # URLs and addresses almost right.
 CONFIG_KEYS = {
-    "server": ["name", "expected_gpus"],
+    "server": ["name", "expected_gpus", "currencies", "reference_currency"],
     "api": ["base_url", "token_file", "timeout", "retries", "allow_insecure"],
     "gpu": ["scenario", "call_timeout", "zero_gpus_grace"],
     "policy": ["path"],
@@ -97,6 +103,10 @@ CONFIG_KEYS = {
     "agent": ["sample_interval", "reconcile_interval", "jitter", "backoff"],
     "metrics": ["listen"],
     "webhook": ["url", "timeout"],
+    "market": ["interval", "max_age", "min_peers"],
+    "costs": ["overhead_w", "power_window", "horizon", "psu_efficiency"],
+    "fees": ["on_demand", "spot"],
+    "fx": ["bitcoin_usd", "max_age", "max_move"],
 }
 HOSTILE = st.one_of(
     st.integers(1, 6000).map(lambda n: "9" * n),
