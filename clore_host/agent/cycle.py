@@ -8,7 +8,6 @@ the pure policy package; everything here is the I/O around it.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -345,8 +344,13 @@ class Agent:
             for warning in costs.warnings:
                 log.warning("costs: %s", warning)
             self.history.record_observation(now, "costs", costs.record)
-        if several:
-            observed.update(self._currency_rates(observed, rates, rates_at, now))
+        elif several:  # the rates each currency's price is converted at
+            from ..costs import observe_rates
+
+            fx, warnings = observe_rates(self.config, self.history, rates, rates_at, now)
+            observed.update(fx)
+            for warning in warnings:
+                log.warning("currencies: %s", warning)
         return observed
 
     def _memory(self, status: RentalStatus, now: float) -> Memory:
@@ -459,51 +463,6 @@ class Agent:
         if problem is not None:
             raise InvalidSetting(problem)
         return current_prices(server, section.currencies, section.reference, self.policy.rails)
-
-    def _currency_rates(
-        self,
-        observed: Mapping[str, Observed],
-        sent: Mapping[str, object] | None,
-        sent_at: float | None,
-        now: float,
-    ) -> dict[str, Observed]:
-        """The `fx.<currency>_usd` facts of the managed currencies the costs room did not
-        observe (it observes the reference's and the costs' currencies), with its checks
-        (costs.fx.resolve): the market's rate when fresh and sane, else the config's fixed
-        one. A market rate accepted now is kept for the next run's move check, as the costs
-        room keeps its own (same state, same shape)."""
-        from ..config.costs import rate_key
-        from ..costs import FX_STATE, fx_fact
-        from ..costs.fx import Accepted, resolve
-
-        at = now if sent_at is None or not math.isfinite(sent_at) else sent_at
-        fresh = abs(now - at) <= self.config.market.max_age
-        kept = self.history.get_state(FX_STATE)
-        kept = dict(kept) if isinstance(kept, dict) else {}
-        out: dict[str, Observed] = {}
-        for currency in self.config.server.currencies:
-            name = fx_fact(currency)
-            if name in observed:
-                continue
-            key = rate_key(currency)
-            last = kept.get(key)
-            seen = resolve(
-                currency,
-                sent,
-                fresh=fresh,
-                at=at,
-                fx=self.config.fx,
-                last=None if last is None else Accepted(float(last["rate"]), float(last["at"])),
-                now=now,
-            )
-            out[name] = seen.value
-            if isinstance(seen.value, Unknown) and seen.value.reason == "rate_rejected":
-                log.warning("currencies: the %s rate %s is rejected: %s", *seen.value.values)
-            new = seen.accepted
-            if new is not None and (last is None or new.at >= float(last["at"])):
-                kept[key] = {"rate": new.rate, "at": new.at}
-                self.history.set_state(FX_STATE, dict(sorted(kept.items())))
-        return out
 
     def _currency_plan(self, plan: Plan, facts: Facts, coins: CurrentPrices) -> CurrencyPlan:
         """Each managed currency's prices for the plan's reference prices (policy.currencies);

@@ -6,6 +6,13 @@ rates and their sanity checks), `fees` (gross for a net), `floor` (the cost a da
 floors). `observe` puts them together for one cycle: observe_costs -> CostObservation.
 """
 
-from .observe import COSTS_KIND, FX_STATE, CostObservation, fx_fact, observe_costs
+from .observe import (
+    COSTS_KIND,
+    FX_STATE,
+    CostObservation,
+    fx_fact,
+    observe_costs,
+    observe_rates,
+)
 
-__all__ = ["COSTS_KIND", "FX_STATE", "CostObservation", "fx_fact", "observe_costs"]
+__all__ = ["COSTS_KIND", "FX_STATE", "CostObservation", "fx_fact", "observe_costs", "observe_rates"]

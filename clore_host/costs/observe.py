@@ -51,6 +51,23 @@ def fx_fact(currency: str) -> str:
     return f"fx.{rate_key(currency).replace('-', '_')}_usd"
 
 
+def observe_rates(
+    config: Config,
+    history: History,
+    rates_in_usd: Mapping[str, object] | None,
+    rates_at: float | None,
+    now: float,
+) -> tuple[dict[str, Observed], tuple[str, ...]]:
+    """The `fx.<currency>_usd` facts of every currency in play, with the same checks and the
+    same kept rates as observe_costs (which includes them), and the warnings: for a server
+    taking several currencies whose policy reads no cost fact."""
+    rates, _ = _observe_rates(config, history, rates_in_usd, rates_at, now)
+    facts: dict[str, Observed] = {
+        fx_fact(key): seen.value for key, seen in rates.items() if key != USD
+    }
+    return facts, tuple(_rate_warnings(rates, config, now))
+
+
 def observe_costs(
     config: Config,
     history: History,
@@ -111,12 +128,12 @@ def _observe_rates(
     sent_at: float | None,
     now: float,
 ) -> tuple[dict[str, RateSeen], bool]:
-    """The rate of each currency in play (the listing currency's, the costs'), and whether
-    the market's rates were fresh enough to use; keeps the rates accepted now."""
+    """The rate of each currency in play (the server's, the costs'), and whether the
+    market's rates were fresh enough to use; keeps the rates accepted now."""
     at = now if sent_at is None or not math.isfinite(sent_at) else sent_at
     fresh = abs(now - at) <= config.market.max_age
     last = _last_accepted(history)
-    currencies = (config.server.currency, *config.costs.currencies())
+    currencies = (*config.server.currencies, *config.costs.currencies())
     rates = {
         key: resolve(key, sent, fresh=fresh, at=at, fx=config.fx, last=last.get(key), now=now)
         for key in dict.fromkeys(rate_key(c) for c in currencies)
