@@ -103,6 +103,27 @@ def with_agent(args: argparse.Namespace, job: Callable[[Agent], int]) -> int:
         agent.close()
 
 
+def since_time(value: str, now: float) -> float:
+    """`--since` as a time: a duration back from `now` ("24h", "7d") or an ISO date (UTC
+    unless it says otherwise)."""
+    from datetime import datetime, timezone
+
+    from ..duration import parse_duration
+    from ..errors import UsageError
+
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--since {value!r}: use a duration such as 24h or an ISO date") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
+
+
 def echo(text: str = "") -> None:
     """Print a line of a command's output. Once the reader has gone (`clore-host history |
     head -1`) the rest is dropped quietly, and the command still ends with its own code."""

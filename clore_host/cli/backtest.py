@@ -47,12 +47,12 @@ def run_backtest(args: argparse.Namespace) -> int:
     from ..history import History
     from ..simulate.backtest import backtest
     from ..simulate.report import backtest_text
-    from .status import _since
+    from . import since_time
 
     config = load_config(args.config)
     path = resolve_shipped(args.policy, "policies")
     policy = load_policy(path, config.policy.params)
-    since = _since(args.since, time.time())
+    since = since_time(args.since, time.time())
     with History.open(config.state.dir / "history.db") as history:
         result = backtest(history, policy, config.server.name, since=since)
     if args.json:

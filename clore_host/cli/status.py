@@ -8,9 +8,9 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..duration import format_duration, parse_duration
-from ..errors import EXIT_OK, UsageError, printable
-from . import add_config_option, echo, with_agent
+from ..duration import format_duration
+from ..errors import EXIT_OK, printable
+from . import add_config_option, echo, since_time, with_agent
 
 if TYPE_CHECKING:
     from ..agent import Agent
@@ -183,20 +183,6 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, sort_keys=True)
 
 
-def _since(value: str, now: float) -> float:
-    try:
-        return now - parse_duration(value)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"--since {value!r}: use a duration such as 24h or an ISO date") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.timestamp()
-
-
 def run_history(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..history import History
@@ -204,7 +190,7 @@ def run_history(args: argparse.Namespace) -> int:
     if args.forget_future:
         return _forget_future(args)
     config = load_config(args.config)
-    since = _since(args.since, time.time())
+    since = since_time(args.since, time.time())
     with History.open(config.state.dir / "history.db") as history:
         changes = history.changes(since=since)
     if args.json:
