@@ -53,11 +53,13 @@ bench: $(STAMP)
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 # The README's earnings table: every shipped policy against the best static price on every
-# shipped market, 30 days x 20 seeds, with 95 % intervals (clore-host simulate --markdown).
+# shipped market, 30 days x 20 seeds, with 95 % intervals (clore-host simulate --markdown);
+# and, for comparison, the shipped policies as they were before issue 19, labelled "(old)".
 .PHONY: earnings
 earnings: $(STAMP)
 	$(VENV)/bin/clore-host simulate --markdown --days 30 --seeds 20 --market all \
-		$(foreach p,$(sort $(wildcard policies/*.toml)),--policy $(p))
+		$(foreach p,$(sort $(wildcard policies/*.toml)),--policy $(p)) \
+		$(foreach p,$(sort $(wildcard tests/simulate/old_policies/*.toml)),--policy '$(basename $(notdir $(p))) (old)=$(p)')
 
 soak: $(STAMP)
 	$(PY) bench/bench_soak.py

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,8 +35,17 @@ def register(commands: Commands) -> None:
         "--policy",
         action="append",
         required=True,
-        metavar="P",
-        help="a policy file, or a shipped policy by name; repeat for more",
+        metavar="[LABEL=]P",
+        help="a policy file, or a shipped policy by name; repeat for more. Named by its "
+        "file's stem, or by LABEL when given (e.g. 'default (old)=old/default.toml')",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a policy param, as the config's [policy] params does (e.g. "
+        "list_price=0.00008), for every policy that declares it; repeat for more",
     )
     parser.add_argument(
         "--market",
@@ -91,7 +102,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         if len(markets) != 1:
             raise UsageError("--plot draws one market: give one --market")
         check_target(args.plot)
-    policies = _policies(args.policy)
+    policies = _policies(args.policy, _params(args.param))
     evaluations = []
     for value in markets:
         market = load_market(value)
@@ -124,17 +135,60 @@ def run_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _policies(values: list[str]) -> dict[str, Policy]:
-    """Each --policy loaded, named by its file's stem (by the path when two stems agree)."""
-    from ..config import load_policy
-    from ..config.paths import resolve_shipped
+def _params(values: list[str]) -> dict[str, float]:
+    """The --param values by name; a malformed one is a usage error naming it."""
+    out: dict[str, float] = {}
+    for value in values:
+        name, sep, number = value.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--param {value}: give NAME=VALUE (e.g. list_price=0.00008)")
+        try:
+            parsed = float(number)
+        except ValueError:
+            parsed = math.nan
+        if not math.isfinite(parsed):
+            raise UsageError(f"--param {value}: {number.strip()!r} is not a finite number")
+        if name in out:
+            raise UsageError(f"--param {name} is given twice")
+        out[name] = parsed
+    return out
 
-    paths = [resolve_shipped(value, "policies") for value in values]
+
+def _policies(values: list[str], params: Mapping[str, float]) -> dict[str, Policy]:
+    """Each --policy loaded, named by its LABEL or its file's stem (by the path when two
+    stems agree), with the --params it declares applied as the config's [policy] params."""
+    from ..config import load_toml
+    from ..config.paths import resolve_shipped
+    from ..policy import parse_policy
+
+    given = [_labelled(value) for value in values]
+    paths = [resolve_shipped(value, "policies") for _, value in given]
     stems = [p.stem for p in paths]
     out: dict[str, Policy] = {}
-    for value, path, stem in zip(values, paths, stems, strict=True):
-        name = stem if stems.count(stem) == 1 else value
+    used: set[str] = set()
+    declared: dict[str, list[str]] = {}
+    for (label, value), path, stem in zip(given, paths, stems, strict=True):
+        name = label or (stem if stems.count(stem) == 1 else value)
         if name in out:
-            raise UsageError(f"--policy {value} is given twice")
-        out[name] = load_policy(path)
+            raise UsageError(f"--policy {value}: a policy named {name!r} is given already")
+        data = load_toml(path, "policy")
+        own = data.get("params")
+        names = set(own) if isinstance(own, dict) else set()
+        declared[name] = sorted(names)
+        mine = {k: v for k, v in params.items() if k in names}
+        used.update(mine)
+        out[name] = parse_policy(data, str(path), mine)
+    for name in params:
+        if name not in used:
+            have = "; ".join(f"{p}: {', '.join(n) or 'none'}" for p, n in declared.items())
+            raise UsageError(f"--param {name}: no policy declares it (params of {have})")
     return out
+
+
+def _labelled(value: str) -> tuple[str | None, str]:
+    """(LABEL, P) of a --policy value: LABEL=P, unless the whole value is an existing file."""
+    label, sep, rest = value.partition("=")
+    if not sep or Path(value).exists() or not label.strip() or not rest:
+        return None, value
+    return label.strip(), rest
