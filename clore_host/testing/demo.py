@@ -2,8 +2,9 @@
 
 A rig (rig.py) serves the emulator's sample server on a free loopback port, the fake GPU
 backend replays the demo scenario (idle for hours, then rented and busy, then the card
-overheats), and the default policy decides. The agent, the emulator and the GPUs share one simulated
-clock that the demo moves forward, so a day takes seconds and the run is reproducible.
+overheats), the emulator serves a seeded market for the default policy to price against, and
+the policy decides. The agent, the emulator and the GPUs share one simulated clock that the
+demo moves forward, so a day takes seconds and the run is reproducible.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class TimelineEntry:
         return gpus[0].temperature if gpus else None
 
 
+# The seeded market the demo's server sees (testing.market): 3,000 servers, 216 owners of
+# this class; policies that follow the market (default, market-follow) have peers to follow.
+DEMO_MARKET = 15
+
+
 def simulate_day(
     *,
     hours: float = 24,
@@ -66,7 +72,7 @@ def simulate_day(
     }
     with (
         tempfile.TemporaryDirectory(prefix="clore-host-demo-") as tmp,
-        Rig(Path(tmp), clock=clock, config=config) as rig,
+        Rig(Path(tmp), clock=clock, config=config, market=DEMO_MARKET) as rig,
     ):
         agent = rig.agent()
         try:
@@ -137,7 +143,8 @@ def run_demo(
     write: Callable[[str], None] = print, *, policy: str = "default", hours: float = 24
 ) -> list[TimelineEntry]:
     """Print the timeline of a simulated day; return its entries."""
-    write("clore-host demo: a simulated day on the built-in emulator with a fake GPU")
+    write("clore-host demo: a simulated day on the built-in emulator with a fake GPU,")
+    write("  in a seeded market of 3,000 servers (see `clore-host market` on `clore-host emulate`)")
     write("  00:00-10:00 idle; 10:00-16:00 rented on demand and busy; 16:00 idle again;")
     write("  18:00-20:00 a fan fails and the idle GPU overheats; then cool again")
     write("")
