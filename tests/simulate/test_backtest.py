@@ -1,6 +1,10 @@
 """Backtest fidelity (issue 17, Must show 1): the agent on the emulator for days on a
 simulated clock makes a history; replaying the policy that ran reproduces every decision it
-recorded, and another policy decides differently, each difference explained."""
+recorded, and another policy decides differently, each difference explained.
+
+The agent runs the default policy as it was before issue 19 (old_policies/default.toml): its
+idle discount acts without a market, so the history holds many changes to reproduce. The
+shipped idle-discount is the other policy."""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ from clore_host.testing.rig import Rig
 START = 1_780_272_000.0  # 2026-06-01T00:00:00Z, a Monday
 DAYS = 3
 # (hour, rental_status): 2 on demand, 1 spot, 0 not rented.
-DEFAULT = load_policy(shipped_dir("policies") / "default.toml")
+RAN = Path(__file__).parent / "old_policies" / "default.toml"
+DEFAULT = load_policy(RAN)
 RENTALS = ((9.0, 2), (20.0, 0), (33.5, 1), (40.0, 0), (52.0, 2), (55.0, 0), (55.5, 2), (61.0, 0))
 
 
@@ -34,7 +39,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     clock = FakeClock(START)
     config = {
         "timezone": "Europe/Berlin",
-        "policy": {"path": str(shipped_dir("policies") / "default.toml")},
+        "policy": {"path": str(RAN)},
         "api": {"retries": 0, "timeout": 1},
     }
     with Rig(root, clock=clock, config=config) as rig:
@@ -66,9 +71,7 @@ def test_replaying_the_policy_that_ran_reproduces_every_decision(made: Path) -> 
     with _history(made) as history:
         applied = history.changes(since=START)
         rows = history.observations("reconcile", START)
-        result = backtest(
-            history, load_policy(shipped_dir("policies") / "default.toml"), "demo-rig", since=START
-        )
+        result = backtest(history, load_policy(RAN), "demo-rig", since=START)
     assert len(result.decisions) == DAYS * 24 * 12
     assert result.differing == ()
     # The memory the replay carried into each decision is the one the agent decided with, as
@@ -127,14 +130,15 @@ def test_the_command_shows_both_sides_and_the_listing(
     assert "on-demand price by day (time-weighted mean; ran / idle-discount):" in out
     assert sum(line.endswith("(differs)") for line in out) >= 10
     assert any(
-        line.startswith("    idle-discount: on_demand") and "idle 2h" in line for line in out
+        line.startswith("    idle-discount: on_demand") and "no renter for 6h" in line
+        for line in out
     )
     assert any(line.startswith("    ran: on_demand") for line in out)
 
 
 def test_the_command_as_json(made: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = str(made.parent / "config.toml")
-    args = ["backtest", "--policy", "default", "--since", "2026-06-01", "--config", config]
+    args = ["backtest", "--policy", str(RAN), "--since", "2026-06-01", "--config", config]
     assert main([*args, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["decisions"] == doc["same_decisions"] == DAYS * 288

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from clore_host.cli import main
+from clore_host.config import shipped_dir
 
 SVG = "{http://www.w3.org/2000/svg}"
 QUICK = ["simulate", "--seeds", "2", "--days", "3"]
@@ -67,6 +68,17 @@ def test_markdown_is_one_table_across_markets(capsys: pytest.CaptureFixture[str]
         ),
         (["--plot", "out.pdf"], "the file must end in .png or .svg"),
         (["--market", "all", "--plot", "out.svg"], "--plot draws one market"),
+        (["--param", "market_factor"], "--param market_factor: give NAME=VALUE"),
+        (["--param", "=0.9"], "--param =0.9: give NAME=VALUE"),
+        (["--param", "market_factor=much"], "--param market_factor=much: 'much' is not a finite"),
+        (["--param", "market_factor=nan"], "'nan' is not a finite number"),
+        (["--param", "x=1", "--param", "x=2"], "--param x is given twice"),
+        (
+            ["--param", "list_prise=0.0001"],
+            "--param list_prise: no policy declares it (params of default: ceiling, floor, "
+            "market_factor, quiet_factor, quiet_share, spot_ceiling, spot_floor)",
+        ),
+        (["--policy", "default"], "--policy default: a policy named 'default' is given already"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(
@@ -122,3 +134,49 @@ def test_plot_without_matplotlib_names_the_extra(
         "install it with: pip install 'clore-host[plot]'\n"
     )
     assert not target.exists()
+
+
+def _figures(out: str) -> list[dict[str, object]]:
+    doc = json.loads(out)
+    return [p for market in doc["markets"] for p in market["policies"]]
+
+
+def test_a_param_evaluates_a_policy_at_another_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --param applies as the config's [policy] params do: the same figures as a copy of the
+    # file with the value written in, and other figures than the file as shipped.
+    shipped = (shipped_dir("policies") / "default.toml").read_text()
+    assert "\nmarket_factor = 0.9 " in shipped
+    copy = tmp_path / "default.toml"
+    copy.write_text(shipped.replace("\nmarket_factor = 0.9 ", "\nmarket_factor = 0.8 "))
+    runs = []
+    for args in (
+        ["--policy", "default", "--param", "market_factor=0.8"],
+        ["--policy", str(copy)],
+        ["--policy", "default"],
+    ):
+        assert main([*QUICK, *args, "--json"]) == 0
+        runs.append(_figures(capsys.readouterr().out))
+    assert runs[0] == runs[1] != runs[2]
+
+
+def test_a_param_reaches_only_the_policies_that_declare_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["--policy", "default", "--policy", "health-guard", "--param", "quiet_factor=0.7"]
+    assert main([*QUICK, *args, "--json"]) == 0
+    assert [p["name"] for p in _figures(capsys.readouterr().out)] == ["default", "health-guard"]
+
+
+def test_a_param_out_of_its_policys_bounds_is_located(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--policy", "idle-discount", "--param", "list_price=0.001"]
+    assert main([*QUICK, *args]) == 2
+    err = capsys.readouterr().err
+    assert "idle-discount.toml" in err and "rule[0].then.on_demand.set" in err
+
+
+def test_a_label_names_a_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    old = f"default (old)={Path(__file__).parent / 'old_policies' / 'default.toml'}"
+    assert main([*QUICK, "--policy", "default", "--policy", old, "--json"]) == 0
+    assert [p["name"] for p in _figures(capsys.readouterr().out)] == ["default", "default (old)"]
