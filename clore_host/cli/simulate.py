@@ -165,11 +165,13 @@ def _policies(values: list[str], params: Mapping[str, float]) -> dict[str, Polic
     given = [_labelled(value) for value in values]
     paths = [resolve_shipped(value, "policies") for _, value in given]
     stems = [p.stem for p in paths]
+    # A stem names a policy unless another unlabelled one has it too.
+    unlabelled = [stem for (label, _), stem in zip(given, stems, strict=True) if not label]
     out: dict[str, Policy] = {}
     used: set[str] = set()
     declared: dict[str, list[str]] = {}
     for (label, value), path, stem in zip(given, paths, stems, strict=True):
-        name = label or (stem if stems.count(stem) == 1 else value)
+        name = label or (stem if unlabelled.count(stem) == 1 else value)
         if name in out:
             raise UsageError(f"--policy {value}: a policy named {name!r} is given already")
         data = load_toml(path, "policy")
