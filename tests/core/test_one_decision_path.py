@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clore_host.config import resolve_shipped
 from clore_host.policy.step import Memory, memory_from_record, observation_from_record, step
 from clore_host.simulate.samples import MemorySamples
 from clore_host.testing import FakeClock
 from clore_host.testing.rig import Rig
 
+OLD_POLICIES = Path(__file__).resolve().parents[1] / "simulate" / "old_policies"
 CYCLE = 300.0
 # The rental status, by cycle: idle for 8 h (the discounts), rented 4 h, spot 2 h, idle again.
 STATUSES = [0] * 96 + [2] * 48 + [1] * 24 + [0] * 48
@@ -25,7 +25,9 @@ def test_the_agent_and_the_simulator_produce_the_same_plans_and_memories(
     tmp_path: Path,
 ) -> None:
     clock = FakeClock()
-    policy = resolve_shipped("idle-discount", "policies").read_text()
+    # The idle discount as shipped before it priced at the market: it acts on the rig's own
+    # state (idle time, rentals), with no market to read.
+    policy = (OLD_POLICIES / "idle-discount.toml").read_text()
     with Rig(tmp_path, clock=clock, policy=policy) as rig:
         agent = rig.agent()
         plans = []

@@ -10,7 +10,6 @@ import pytest
 
 from clore_host.agent import CycleResult
 from clore_host.config import load_policy
-from clore_host.config.paths import shipped_dir
 from clore_host.facts import Facts, LocalTime, Observed, PriorState, Settings, Unknown
 from clore_host.gpu import GpuSnapshot, open_backend
 from clore_host.outputs.metrics import AgentMetrics, MetricsServer
@@ -69,9 +68,15 @@ def snapshot(tmp_path: Path, clock: FakeClock) -> GpuSnapshot:
         backend.close()
 
 
+# Policies as shipped before they priced at the market (kept for `make earnings`).
+OLD_POLICIES = Path(__file__).resolve().parents[1] / "simulate" / "old_policies"
+
+
 @pytest.fixture(scope="session")
 def policy() -> Policy:
-    return load_policy(shipped_dir("policies") / "default.toml")
+    # A policy that acts on the rig's own state, without a market: the default before it
+    # priced at the market (kept for `make earnings`), with its "idle discount" rule.
+    return load_policy(OLD_POLICIES / "default.toml")
 
 
 def make_facts(clock: FakeClock, **overrides: Any) -> Facts:

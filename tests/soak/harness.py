@@ -668,6 +668,8 @@ class Soak:
             policy=self._valid_policy_text,
             scenario=scenario_text(config, self.events),
             config=config_sections(config, config.jitter),
+            # A market, so the shipped policies that price at the market have peers to follow.
+            market=config.seed,
         )
 
     # -- setup ----------------------------------------------------------------------------
