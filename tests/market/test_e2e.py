@@ -20,7 +20,7 @@ SEED = 15
 HOUR = 3600.0
 INTERVAL = 900.0  # market.interval's default
 # The seeded market for a 1x RTX 4090 (see `clore-host market` on it, golden/market.txt).
-P25, MEDIAN, P75 = 0.00007861, 0.00008925, 0.00010417
+MEDIAN = 0.00008925  # its peers' median on-demand price
 
 
 def run_for(daemon: Daemon, clock: FakeClock, seconds: float) -> None:
