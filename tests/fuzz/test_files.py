@@ -56,9 +56,7 @@ CONFIG = st.fixed_dictionaries(
     {},
     optional={
         "timezone": st.one_of(st.sampled_from(["UTC", "Europe/Prague", "Mars/Olympus"]), WORDS),
-        "server": table(
-            ["name", "currency", "currencies", "reference_currency", "expected_gpus"]
-        ),
+        "server": table(["name", "currency", "currencies", "reference_currency", "expected_gpus"]),
         "api": table(["base_url", "token_file", "timeout", "retries", "allow_insecure"]),
         "gpu": table(["backend", "scenario", "call_timeout", "zero_gpus_grace"]),
         "policy": table(["path", "params"]),
