@@ -306,7 +306,10 @@ def test_same_inputs_same_plan(case: Case) -> None:
 @PROPERTY
 @given(cases())
 def test_never_off_while_rented_unless_even_if_rented(case: Case) -> None:
-    plan = _plan(case)
+    check_never_off_while_rented(case, _plan(case))
+
+
+def check_never_off_while_rented(case: Case, plan: Plan) -> None:
     rented = case.facts.rental_status != "not_rented"
     if rented and plan.current.availability and not plan.target.availability:
         # The rules that said "off" since the last one that said "on": one must be forcing.

@@ -46,10 +46,7 @@ SHIPPED: dict[str, dict[str, Any]] = {
     path.stem: load_toml(path, "policy") for path in sorted(shipped_dir("policies").glob("*.toml"))
 }
 KIND = {spec.name: spec.kind for spec in OBSERVED_FACTS}
-# The check test_properties runs inline, as a function of a case (hypothesis keeps the
-# undecorated test as `.hypothesis.inner_test`).
-_never_off = test_properties.test_never_off_while_rented_unless_even_if_rented
-check_never_off_while_rented = _never_off.hypothesis.inner_test  # type: ignore[attr-defined]
+check_never_off_while_rented = test_properties.check_never_off_while_rented
 
 
 def _scaled(data: dict[str, Any], factor: float, prices: float) -> dict[str, Any]:
@@ -145,7 +142,7 @@ def test_the_rails_hold_for_every_shipped_policy(case: Case) -> None:
     if not raised:
         check_no_step_beyond_the_maximum(case, plan)
         check_no_change_inside_min_interval_or_deadband(case, plan)
-    check_never_off_while_rented(case)
+    check_never_off_while_rented(case, plan)
 
 
 @PROPERTY
