@@ -66,11 +66,12 @@ USD_COIN = "USD-Blockchain"
 CURRENCIES = (BITCOIN, CLORE, USD_COIN)
 # Each currency's smallest unit on its own chain. Assumed, not documented by the service: only
 # bitcoin's 8 decimals appear in the seed. CLORE is a Ravencoin-derived chain (8 decimals, as
-# bitcoin); the USD coins (USDT, USDC) have 6. The maxima are about 1000 bitcoin's worth a day
-# at any plausible rate (fx.plausible's defaults).
+# bitcoin); the USD coins (USDT, USDC) have 6. The maxima are far beyond any day's price of a
+# server, and keep every whole unit exact in a float (under 2**53 units: about 9e7 at 8
+# decimals), as prices travel as floats between the decision and the wire.
 CURRENCY_UNITS: dict[str, CurrencyUnit] = {
     BITCOIN: CurrencyUnit(PRICE_DECIMALS, MAX_PRICE),
-    CLORE: CurrencyUnit(8, 1_000_000_000.0),
+    CLORE: CurrencyUnit(8, 10_000_000.0),
     USD_COIN: CurrencyUnit(6, 10_000_000.0),
 }
 

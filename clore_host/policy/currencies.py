@@ -305,7 +305,12 @@ def _one(
     units = round(Fraction(price) * by * scale)  # the nearest unit, ties to even
     floor, ceiling = rails
     least = math.ceil(Fraction(floor) * by * scale)
-    most = math.floor(Fraction(ceiling) * by * scale)
+    # Within the rails converted, and never above the currency's plausible maximum (an absurd
+    # rate would otherwise convert to a price no float carries exactly).
+    most = min(
+        math.floor(Fraction(ceiling) * by * scale),
+        math.floor(Fraction(unit_of(currency).max_price) * scale),
+    )
     least = max(least, 1)  # never below one unit of the currency
     if least > most:
         edges = (unit_price(least, decimals), unit_price(most, decimals))

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from clore_host.agent.cycle import write_request
 from clore_host.api.wire import encode_json
 from clore_host.facts import Unknown
+from clore_host.money import unit_of
 from clore_host.observe.server import CurrentPrices
 from clore_host.policy import make_plan
 from clore_host.policy.currencies import convert
@@ -134,6 +135,7 @@ def test_no_price_on_the_wire_is_outside_the_rails_converted(
         scale = 10 ** DECIMALS[currency]
         floor = Fraction(math.ceil(Fraction(rails[kind][0]) * factor * scale), scale)
         ceiling = Fraction(math.floor(Fraction(rails[kind][1]) * factor * scale), scale)
+        ceiling = min(ceiling, Fraction(unit_of(currency).max_price))  # a plausible price
         if held:  # the rails converted hold no whole unit: as read
             assert floor > ceiling or max(floor, Fraction(1, scale)) > ceiling
             continue
@@ -143,3 +145,28 @@ def test_no_price_on_the_wire_is_outside_the_rails_converted(
     # The reference's written prices are what the audit trail records.
     assert written.on_demand == plans.target(reference, "on_demand")
     assert written.spot == plans.target(reference, "spot")
+
+
+def test_an_absurd_rate_never_converts_past_the_currencys_plausible_maximum() -> None:
+    # Found by the property above on CI: bitcoin at 230,689 USD and CLORE at 0.000001 USD
+    # convert 0.00032755 bitcoin to 75,562,181.95 CLORE, past what a float carries to 8
+    # decimals (2**53 units): the floor's last unit was lost on the wire. Above CLORE's
+    # plausible maximum (10**7 a day) no whole unit fits within the rails: held as read.
+    kept = {c: {"on_demand": 0.0, "spot": 0.0} for c in ("bitcoin", "CLORE-Blockchain")}
+    plan = convert(
+        {"on_demand": 0.00032755, "spot": 0.00001},
+        reference="bitcoin",
+        currencies=("bitcoin", "CLORE-Blockchain"),
+        rates={"bitcoin": 230689.0, "CLORE-Blockchain": 1e-06},
+        kept=kept,
+        decimals={"bitcoin": 8, "CLORE-Blockchain": 8},
+        rails={"on_demand": (0.00032755, 0.00049132), "spot": (0.00001, 0.00001)},
+        current={
+            "bitcoin": {"on_demand": 1.0, "spot": 1.0},
+            "CLORE-Blockchain": {"on_demand": 1.0, "spot": 1.0},
+        },
+    )
+    clore = plan.prices["CLORE-Blockchain"]["on_demand"]
+    assert clore.held and clore.target == 1.0
+    assert clore.target <= unit_of("CLORE-Blockchain").max_price
+    assert "no_room" in [r.reason for r in clore.reasons]
