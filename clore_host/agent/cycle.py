@@ -52,7 +52,7 @@ from ..observe.server import (
     show_price,
 )
 from ..policy import FieldPlan, Plan, Policy, RuleReason
-from ..policy.currencies import KINDS, USD_COIN, CurrencyPlan, convert, factor, unchanged
+from ..policy.currencies import KINDS, CurrencyPlan, convert, factor, unchanged
 from ..policy.step import Memory, Observation, observation_to_record, take_step
 from .lock import WriterLock
 
@@ -563,18 +563,11 @@ class _Bounds:
 
 
 def _rates(observed: Mapping[str, Observed], currencies: Sequence[str]) -> dict[str, Observed]:
-    """USD per unit of each currency, from the facts (`fx.<currency>_usd`). A USD coin with no
-    rate observed or configured is taken as 1 USD (an assumption: a stablecoin); one whose
-    rate was rejected stays unknown."""
+    """USD per unit of each currency, from the facts (`fx.<currency>_usd`, observed by
+    costs.observe_rates: a USD coin with no rate sent or configured is 1 USD there)."""
     from ..costs import fx_fact
 
-    out: dict[str, Observed] = {}
-    for currency in currencies:
-        value = observed.get(fx_fact(currency), Unknown("not_observed"))
-        if currency == USD_COIN and isinstance(value, Unknown) and value.reason != "rate_rejected":
-            value = 1.0
-        out[currency] = value
-    return out
+    return {c: observed.get(fx_fact(c), Unknown("not_observed")) for c in currencies}
 
 
 def write_request(

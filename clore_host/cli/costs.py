@@ -248,6 +248,8 @@ def _rate(
     value = rate["usd"]
     if isinstance(value, dict):
         return "unknown", f"{_unknown_text(value)} ({rate['fact']})"
+    if rate["source"] == "assumed":
+        return f"{num(value)} USD", f"per {currency}: assumed, a USD coin ({rate['fact']})"
     if rate["source"] == "market":
         sent = record["fx_sent"] or {}
         age = record["at"] - sent["at"] if isinstance(sent.get("at"), (int, float)) else 0.0

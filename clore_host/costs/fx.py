@@ -21,10 +21,14 @@ from typing import Any, Literal
 from ..config.costs import FxSection, rate_key
 from ..duration import format_duration
 from ..facts import Unknown
+from ..money import USD_COIN
 
 DAY = 86400.0
 USD = "usd"
 MAX_TEXT = 40  # of a sent value, in a reason
+
+
+USD_COIN_KEY = rate_key(USD_COIN)  # the USD coins (USDT, USDC): 1 USD unless told
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class RateSeen:
 
     currency: str  # as a rate key: "bitcoin", "eur"
     value: float | Unknown  # USD per unit
-    source: Literal["usd", "market", "config", "none"]
+    source: Literal["usd", "market", "config", "assumed", "none"]
     sent: Any = None  # what the market sent for it, JSON-able (None: nothing)
     as_of: str | None = None  # the fixed rate's date, when the config's rate is used
     accepted: Accepted | None = None  # a market rate accepted now: the next "last accepted"
@@ -196,5 +200,9 @@ def resolve(
             return RateSeen(key, value, "market", jsonable(found[0], 1), accepted=accepted)
     value = fixed_rate(key, fx, now)
     if isinstance(value, Unknown) and key not in fx.rates():
+        if key == USD_COIN_KEY:
+            # A USD stablecoin with no rate sent or configured: 1 USD (an assumption, said in
+            # the README). One the market sent and the checks rejected stays unknown above.
+            return RateSeen(key, 1.0, "assumed")
         return RateSeen(key, value, "none")
     return RateSeen(key, value, "config", as_of=None if fx.as_of is None else str(fx.as_of))

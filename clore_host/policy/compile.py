@@ -241,6 +241,7 @@ class CompiledPolicy:
     rules: tuple[CompiledRule, ...]
     thresholds: Thresholds
     source: tuple[Rule, ...]  # the Policy's rules these were compiled from
+    window_keys: tuple[WindowKey, ...]  # the windows the rules read, sorted (one order)
 
 
 def _compile_rule(rule: Rule, thresholds: Thresholds) -> CompiledRule:
@@ -275,7 +276,12 @@ def _compile_rule(rule: Rule, thresholds: Thresholds) -> CompiledRule:
 def compile_policy(policy: Policy) -> CompiledPolicy:
     thresholds = policy.thresholds
     rules = policy.rules
-    return CompiledPolicy(tuple(_compile_rule(r, thresholds) for r in rules), thresholds, rules)
+    return CompiledPolicy(
+        tuple(_compile_rule(r, thresholds) for r in rules),
+        thresholds,
+        rules,
+        tuple(sorted(policy.window_keys())),
+    )
 
 
 def compiled(policy: Policy) -> CompiledPolicy:

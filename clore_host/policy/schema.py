@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import (
@@ -122,19 +122,21 @@ class Condition(BaseModel):
             return data
         return normalise(data)
 
-    def window_keys(self) -> set[WindowKey]:
-        keys: set[WindowKey] = set()
-        if self.metric is not None and self.window is not None and self.agg is not None:
-            keys.add(WindowKey(self.metric, self.agg, self.window))
+    def nodes(self) -> Iterator[Condition]:
+        """This condition and every condition under it."""
+        yield self
         for child in (*(self.all_ or ()), *(self.any_ or ()), *((self.not_,) if self.not_ else ())):
-            keys |= child.window_keys()
-        return keys
+            yield from child.nodes()
+
+    def window_keys(self) -> set[WindowKey]:
+        return {
+            WindowKey(c.metric, c.agg, c.window)
+            for c in self.nodes()
+            if c.metric is not None and c.window is not None and c.agg is not None
+        }
 
     def fact_names(self) -> set[str]:
-        names = {self.fact} if self.fact is not None else set()
-        for child in (*(self.all_ or ()), *(self.any_ or ()), *((self.not_,) if self.not_ else ())):
-            names |= child.fact_names()
-        return names
+        return {c.fact for c in self.nodes() if c.fact is not None}
 
 
 # --- validation -------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from ..facts import (
     Unknown,
     WindowKey,
 )
+from .compile import compiled
 from .guard import make_plan
 from .plan import Plan
 from .schema import Policy
@@ -139,7 +140,7 @@ def facts_for(policy: Policy, observation: Observation, memory: Memory, samples:
     now = observation.now
     gpus = observation.gpus
     windows: dict[WindowKey, Mapping[int, float | None]] = {}
-    keys = _window_keys(policy)
+    keys = compiled(policy).window_keys  # kept with the policy: walked once
     if keys:
         span = samples.coverage(now)
         for key in keys:
@@ -162,24 +163,6 @@ def facts_for(policy: Policy, observation: Observation, memory: Memory, samples:
         host=observation.host,
         observed=observation.observed,
     )
-
-
-# Policy.window_keys() walks every rule's conditions; a simulator asks 8,640 times a month.
-# Keyed by the rules tuple's identity, checked on use (a copy with other rules misses).
-_KEYS: dict[int, tuple[tuple[object, ...], tuple[WindowKey, ...]]] = {}
-
-
-def _window_keys(policy: Policy) -> tuple[WindowKey, ...]:
-    """The policy's window keys, sorted (so the windows come in one order)."""
-    rules = policy.rules
-    held = _KEYS.get(id(rules))
-    if held is not None and held[0] is rules:
-        return held[1]
-    keys = tuple(sorted(policy.window_keys()))
-    if len(_KEYS) >= 64:
-        _KEYS.clear()
-    _KEYS[id(rules)] = (rules, keys)
-    return keys
 
 
 @dataclass(frozen=True)

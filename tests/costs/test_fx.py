@@ -125,6 +125,23 @@ def test_usd_needs_no_rate() -> None:
     assert (rate.value, rate.source) == (1.0, "usd")
 
 
+def test_a_usd_coin_is_one_usd_unless_a_rate_is_sent_or_configured() -> None:
+    coin = "USD-Blockchain"
+
+    def rate(sent: object, fx: Any = FX) -> Any:
+        return resolve(coin, sent, fresh=True, at=NOW, fx=fx, last=None, now=NOW)
+
+    assert (rate(None).value, rate(None).source) == (1.0, "assumed")
+    assert rate({coin: 0.998}).value == 0.998  # the market's, when sent and sane
+    # A rate sent and rejected stays unknown: the assumption never overrides the checks.
+    assert rate({coin: -1}).value == Unknown(
+        "rate_rejected", ("usd-blockchain", "-1", "not a positive number")
+    )
+    # A fixed rate in the config is the provider's word, stale or not.
+    stale = config(fx={"usd-blockchain_usd": 1.0, "as_of": "2026-01-01"}).fx
+    assert isinstance(rate(None, stale).value, Unknown)
+
+
 def test_a_cost_currency_rate_comes_from_the_config_or_is_unknown() -> None:
     fx = config(fx={"bitcoin_usd": 95000, "eur_usd": 1.08, "as_of": "2026-11-28"}).fx
     rate = resolve("EUR", {"bitcoin": 95000}, fresh=True, at=NOW, fx=fx, last=None, now=NOW)
